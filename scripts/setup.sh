@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what this project needs on a Debian machine with npm, when it is missing, saying what it
+# does: Deno 2.9.6 (npm), oneDNN (the CPU backend), the real Fashion-MNIST files (the default
+# dataset) and PyTorch + torchvision (parity tests and side-by-side benchmarks, run as /usr/bin/python3).
+# Usage: bash scripts/setup.sh            (everything)
+#        RESSL_SETUP_APT=0 bash scripts/setup.sh   (Deno only)
+set -euo pipefail
+
+want_deno="2.9.6"
+have_deno="$(deno --version 2>/dev/null | head -n 1 | awk '{print $2}' || true)"
+if [ "$have_deno" != "$want_deno" ]; then
+  echo "setup: installing Deno $want_deno with npm (found: ${have_deno:-none})"
+  npm install -g "deno@$want_deno" >/dev/null
+fi
+
+if [ "${RESSL_SETUP_APT:-1}" != "0" ]; then
+  missing=()
+  for pkg in libdnnl2 libdnnl-dev dataset-fashion-mnist python3-torch python3-torchvision; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    SUDO=""
+    if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+    echo "setup: installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
