@@ -1,0 +1,166 @@
+/**
+ * `batchNorm2d`: PyTorch's BatchNorm2d as a pure function of parameters and running statistics,
+ * with the official ReSSL SplitBatchNorm (`splits`) for simulated multi-GPU statistics.
+ *
+ * @module
+ */
+
+import type { Tensor } from "../tensor/tensor.ts";
+import { batchNormEval } from "./batch_norm_eval.ts";
+import { batchNormTrain } from "./batch_norm_train.ts";
+import { reshape } from "./shape.ts";
+import { blendSplitStats, repeatChannels } from "./split_batch_norm.ts";
+import { checkRank, checkSameContext, fmtShape } from "./validate.ts";
+
+/** Learnable affine parameters of a batch norm, each [C]. */
+export interface BatchNormParams {
+  /** Scale (gamma). */
+  weight: Tensor;
+  /** Shift (beta). */
+  bias: Tensor;
+}
+
+/** Running statistics of a batch norm, each [C]. */
+export interface BatchNormState {
+  /** Running mean. */
+  runningMean: Tensor;
+  /** Running (unbiased) variance. */
+  runningVar: Tensor;
+}
+
+/** Options of {@link batchNorm2d}. */
+export interface BatchNormOptions {
+  /** Batch statistics and a running-stat update (true) or the running statistics (false). */
+  training: boolean;
+  /** Weight of the new batch statistics in the running update (default 0.1). */
+  momentum?: number;
+  /** Added to the variance before the square root (default 1e-5). */
+  eps?: number;
+  /** SplitBatchNorm: number of image groups with separate statistics in training (default 1). */
+  splits?: number;
+}
+
+/** What {@link batchNorm2d} returns; all three are new tensors the caller owns. */
+export interface BatchNormResult {
+  /** The normalised output, shaped like the input. */
+  y: Tensor;
+  /** Updated running mean (training) or a view of the given one (eval). */
+  runningMean: Tensor;
+  /** Updated running variance (training) or a view of the given one (eval). */
+  runningVar: Tensor;
+}
+
+function checkArgs(
+  x: Tensor,
+  params: BatchNormParams,
+  state: BatchNormState,
+  opts: { momentum: number; eps: number; splits: number; training: boolean },
+): void {
+  const op = "batchNorm2d";
+  checkRank(op, "input x", x, 4);
+  const vectors: [string, Tensor][] = [
+    ["weight", params.weight],
+    ["bias", params.bias],
+    ["runningMean", state.runningMean],
+    ["runningVar", state.runningVar],
+  ];
+  checkSameContext(op, [x, ...vectors.map(([, t]) => t)]);
+  const [n, c, h, w] = x.shape;
+  for (const [name, t] of vectors) {
+    checkRank(op, name, t, 1);
+    if (t.shape[0] !== c) {
+      throw new RangeError(
+        `Cannot run ${op}: input ${fmtShape(x.shape)} has ${c} channels but ${name} has ${
+          t.shape[0]
+        } entries`,
+      );
+    }
+  }
+  const { momentum, eps, splits, training } = opts;
+  if (!(momentum >= 0 && momentum <= 1)) {
+    throw new RangeError(`Cannot run ${op}: momentum is ${momentum} but must be in [0, 1]`);
+  }
+  if (!(eps > 0) || !Number.isFinite(eps)) {
+    throw new RangeError(`Cannot run ${op}: eps is ${eps} but must be a finite number > 0`);
+  }
+  if (!Number.isInteger(splits) || splits < 1) {
+    throw new RangeError(`Cannot run ${op}: splits is ${splits} but must be an integer >= 1`);
+  }
+  if (!training) return;
+  if (n % splits !== 0) {
+    throw new RangeError(
+      `Cannot run ${op}: batch of ${n} images does not divide into ${splits} splits`,
+    );
+  }
+  if ((n / splits) * h * w <= 1) {
+    throw new RangeError(
+      `Cannot run ${op} in training mode: each channel${splits > 1 ? " of each split" : ""} has ${
+        (n / splits) * h * w
+      } value(s), expected more than 1 (input ${fmtShape(x.shape)})`,
+    );
+  }
+}
+
+/**
+ * Batch normalisation of `x` [N, C, H, W] with PyTorch's semantics.
+ * - training: batch mean and biased variance per channel (per split with `splits` > 1, images
+ *   n with n % splits == j forming split j); running stats updated as
+ *   `(1 - m) * running + m * stat`, with the variance made unbiased by n/(n-1), n the values per
+ *   channel and split, and averaged over splits.
+ * - eval: the running statistics normalise; they are returned as views.
+ * `y` is differentiable in x, weight and bias; running statistics are not.
+ */
+export function batchNorm2d(
+  x: Tensor,
+  params: BatchNormParams,
+  state: BatchNormState,
+  opts: BatchNormOptions,
+): BatchNormResult {
+  const momentum = opts.momentum ?? 0.1;
+  const eps = opts.eps ?? 1e-5;
+  const splits = opts.splits ?? 1;
+  const training = opts.training;
+  checkArgs(x, params, state, { momentum, eps, splits, training });
+  const ctx = x.ctx;
+  const { weight, bias } = params;
+  const { runningMean, runningVar } = state;
+  if (!training) {
+    const y = batchNormEval(x, weight, bias, { mean: runningMean, variance: runningVar }, eps);
+    return {
+      y,
+      runningMean: ctx.view(runningMean, runningMean.shape),
+      runningVar: ctx.view(runningVar, runningVar.shape),
+    };
+  }
+  const [n, c, h, w] = x.shape;
+  const temps: Tensor[] = [];
+  let xs = x;
+  let gamma = weight;
+  let beta = bias;
+  if (splits > 1) {
+    xs = reshape(x, [n / splits, c * splits, h, w]);
+    gamma = repeatChannels(weight, splits);
+    beta = repeatChannels(bias, splits);
+    temps.push(xs, gamma, beta);
+  }
+  const core = batchNormTrain(xs, gamma, beta, eps);
+  temps.push(core.mean, core.variance);
+  let y = core.y;
+  if (splits > 1) {
+    y = reshape(core.y, x.shape);
+    temps.push(core.y);
+  }
+  const count = (n / splits) * h * w;
+  const newMean = blendSplitStats(core.mean, runningMean, splits, momentum / splits, 1 - momentum);
+  const newVar = blendSplitStats(
+    core.variance,
+    runningVar,
+    splits,
+    (momentum * count) / (count - 1) / splits,
+    1 - momentum,
+  );
+  // Without an autodiff node nothing refers to the intermediates; with one, the graph needs them
+  // until the enclosing scope (valueAndGrad's) ends.
+  if (!y.node) { for (const t of temps) t.dispose(); }
+  return { y, runningMean: newMean, runningVar: newVar };
+}
