@@ -1,0 +1,311 @@
+/**
+ * The safetensors file format (https://github.com/huggingface/safetensors), host side.
+ *
+ * Layout: an 8-byte little-endian u64 `N`, then `N` bytes of UTF-8 JSON
+ * `{ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: { key: value } }`
+ * (padded with spaces to a multiple of 8), then the tensor bytes, little-endian, row-major. Offsets
+ * are relative to the first byte after the header. The writer lays tensors out contiguously in
+ * header order; the reader checks that they are contiguous, non-overlapping and cover the data.
+ *
+ * @module
+ */
+
+import { writeFileAtomic } from "./atomic.ts";
+
+/** Element types this implementation reads and writes. */
+export type SafetensorsDType = "F32" | "I64" | "I32" | "U8";
+
+/** Host arrays matching each {@link SafetensorsDType}. */
+export type SafetensorsData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
+
+/** One tensor on the host. */
+export interface SafetensorsEntry {
+  /** Element type. */
+  dtype: SafetensorsDType;
+  /** Dimensions, outermost first (`[]` for a scalar). */
+  shape: number[];
+  /** Row-major values; its array type matches `dtype`. */
+  data: SafetensorsData;
+}
+
+/** Tensors by name; the iteration order is the order in the file. */
+export type SafetensorsMap = Record<string, SafetensorsEntry>;
+
+/** A decoded file. */
+export interface SafetensorsFile {
+  /** The tensors, in header order. */
+  tensors: SafetensorsMap;
+  /** The `__metadata__` string map (empty when absent). */
+  metadata: Record<string, string>;
+}
+
+/** Options of {@link encodeSafetensors} and {@link writeSafetensors}. */
+export interface EncodeSafetensorsOptions {
+  /** String metadata stored under `__metadata__`. */
+  metadata?: Record<string, string>;
+}
+
+/** Options of {@link decodeSafetensors}. */
+export interface DecodeSafetensorsOptions {
+  /** Name of the source in error messages (a file path); default "<bytes>". */
+  source?: string;
+}
+
+const ITEM_SIZE: Record<SafetensorsDType, number> = { F32: 4, I64: 8, I32: 4, U8: 1 };
+const METADATA_KEY = "__metadata__";
+/** Same bound as the Rust implementation: a header above 100 MB is rejected as corrupt. */
+const MAX_HEADER_BYTES = 100_000_000;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Number of bytes per element of `dtype`. */
+export function safetensorsItemSize(dtype: SafetensorsDType): number {
+  return ITEM_SIZE[dtype];
+}
+
+function isDType(v: unknown): v is SafetensorsDType {
+  return typeof v === "string" && Object.hasOwn(ITEM_SIZE, v);
+}
+
+function product(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+function arrayDType(data: SafetensorsData): SafetensorsDType {
+  if (data instanceof Float32Array) return "F32";
+  if (data instanceof BigInt64Array) return "I64";
+  if (data instanceof Int32Array) return "I32";
+  return "U8";
+}
+
+function isShape(v: unknown): v is number[] {
+  return Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && d >= 0);
+}
+
+/** Serialises tensors (in the map's order) and metadata to the bytes of a safetensors file. */
+export function encodeSafetensors(
+  tensors: SafetensorsMap,
+  options: EncodeSafetensorsOptions = {},
+): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (options.metadata && Object.keys(options.metadata).length > 0) {
+    for (const [k, v] of Object.entries(options.metadata)) {
+      if (typeof v !== "string") {
+        throw new TypeError(
+          `Cannot write safetensors metadata '${k}': values must be strings, got ${typeof v}`,
+        );
+      }
+    }
+    header[METADATA_KEY] = options.metadata;
+  }
+  let offset = 0;
+  const entries = Object.entries(tensors);
+  for (const [name, t] of entries) {
+    if (name === METADATA_KEY || name === "") {
+      throw new RangeError(`Cannot write safetensors tensor '${name}': the name is reserved`);
+    }
+    if (!isDType(t.dtype)) {
+      throw new RangeError(`Cannot write safetensors tensor '${name}': unknown dtype '${t.dtype}'`);
+    }
+    if (!isShape(t.shape)) {
+      throw new RangeError(
+        `Cannot write safetensors tensor '${name}': shape [${t.shape}] must hold integers >= 0`,
+      );
+    }
+    if (arrayDType(t.data) !== t.dtype) {
+      throw new TypeError(
+        `Cannot write safetensors tensor '${name}': dtype ${t.dtype} but data is a ${t.data.constructor.name}`,
+      );
+    }
+    if (t.data.length !== product(t.shape)) {
+      throw new RangeError(
+        `Cannot write safetensors tensor '${name}': shape [${t.shape}] needs ${
+          product(t.shape)
+        } values, data has ${t.data.length}`,
+      );
+    }
+    const bytes = t.data.length * ITEM_SIZE[t.dtype];
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8;
+  if (padded !== json.length) {
+    const p = new Uint8Array(padded).fill(0x20);
+    p.set(json);
+    json = p;
+  }
+  const out = new Uint8Array(8 + json.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  let pos = 8 + json.length;
+  for (const [, t] of entries) {
+    writeLE(t.data, out, pos);
+    pos += t.data.byteLength;
+  }
+  return out;
+}
+
+function writeLE(data: SafetensorsData, out: Uint8Array, pos: number): void {
+  if (LITTLE_ENDIAN || data instanceof Uint8Array) {
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), pos);
+    return;
+  }
+  const view = new DataView(out.buffer, out.byteOffset + pos, data.byteLength);
+  for (let i = 0; i < data.length; i++) {
+    if (data instanceof Float32Array) view.setFloat32(i * 4, data[i], true);
+    else if (data instanceof Int32Array) view.setInt32(i * 4, data[i], true);
+    else view.setBigInt64(i * 8, (data as BigInt64Array)[i], true);
+  }
+}
+
+function readLE(dtype: SafetensorsDType, bytes: Uint8Array): SafetensorsData {
+  const n = bytes.length / ITEM_SIZE[dtype];
+  if (dtype === "U8") return bytes.slice();
+  if (LITTLE_ENDIAN) {
+    const copy = bytes.slice().buffer; // fresh, aligned
+    if (dtype === "F32") return new Float32Array(copy);
+    if (dtype === "I32") return new Int32Array(copy);
+    return new BigInt64Array(copy);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dtype === "F32") {
+    return Float32Array.from({ length: n }, (_, i) => view.getFloat32(4 * i, true));
+  }
+  if (dtype === "I32") return Int32Array.from({ length: n }, (_, i) => view.getInt32(4 * i, true));
+  return BigInt64Array.from({ length: n }, (_, i) => view.getBigInt64(8 * i, true));
+}
+
+interface HeaderEntry {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** Parses and validates the bytes of a safetensors file. */
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  options: DecodeSafetensorsOptions = {},
+): SafetensorsFile {
+  const source = options.source ?? "<bytes>";
+  const fail = (why: string): never => {
+    throw new Error(`Cannot read safetensors file '${source}': ${why}`);
+  };
+  if (bytes.length < 8) {
+    fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
+  }
+  const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (n64 > BigInt(bytes.length - 8)) {
+    fail(`header length ${n64} exceeds file size ${bytes.length}`);
+  }
+  const n = Number(n64);
+  if (n > MAX_HEADER_BYTES) fail(`header length ${n} exceeds the limit of ${MAX_HEADER_BYTES}`);
+  let header: unknown;
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    header = JSON.parse(text);
+  } catch (e) {
+    fail(`header is not valid UTF-8 JSON (${e instanceof Error ? e.message : e})`);
+  }
+  if (header === null || typeof header !== "object" || Array.isArray(header)) {
+    fail("header is not a JSON object");
+  }
+  const metadata: Record<string, string> = {};
+  const entries: HeaderEntry[] = [];
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name === METADATA_KEY) {
+      if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+        fail("__metadata__ is not an object of strings");
+      }
+      for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+        if (typeof v !== "string") fail(`__metadata__ '${k}' is not a string`);
+        metadata[k] = v as string;
+      }
+      continue;
+    }
+    const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
+    if (e === null || typeof e !== "object" || Array.isArray(e)) {
+      fail(`tensor '${name}' is not an object with dtype, shape and data_offsets`);
+    }
+    const { dtype, shape, data_offsets: offs } = e!;
+    if (!isDType(dtype)) {
+      fail(
+        `tensor '${name}' has unknown dtype ${
+          JSON.stringify(dtype)
+        } (supported: F32, I64, I32, U8)`,
+      );
+    }
+    if (!isShape(shape)) fail(`tensor '${name}' has invalid shape ${JSON.stringify(shape)}`);
+    if (
+      !Array.isArray(offs) || offs.length !== 2 ||
+      !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[0] > offs[1]
+    ) {
+      fail(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offs)}`);
+    }
+    const [begin, end] = offs as number[];
+    const expected = product(shape as number[]) * ITEM_SIZE[dtype as SafetensorsDType];
+    if (end - begin !== expected) {
+      fail(
+        `tensor '${name}' has data_offsets [${begin}, ${end}] (${
+          end - begin
+        } bytes) but ${dtype} [${shape as number[]}] needs ${expected} bytes`,
+      );
+    }
+    entries.push({ name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end });
+  }
+  const dataStart = 8 + n;
+  const dataLength = bytes.length - dataStart;
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let pos = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const e = sorted[i];
+    if (e.begin < pos) {
+      const prev = sorted[i - 1];
+      fail(
+        `tensor '${e.name}' (bytes ${e.begin}..${e.end}) overlaps tensor '${prev.name}' (bytes ${prev.begin}..${prev.end})`,
+      );
+    }
+    if (e.begin > pos) {
+      fail(`tensor '${e.name}' starts at byte ${e.begin}, leaving a gap after byte ${pos}`);
+    }
+    if (e.end > dataLength) {
+      fail(
+        `tensor '${e.name}' ends at data byte ${e.end} but the file holds only ${dataLength} data bytes (truncated?)`,
+      );
+    }
+    pos = e.end;
+  }
+  if (pos < dataLength) fail(`${dataLength - pos} unexpected bytes after the last tensor`);
+  const tensors: SafetensorsMap = {};
+  for (const e of entries) {
+    const slice = bytes.subarray(dataStart + e.begin, dataStart + e.end);
+    tensors[e.name] = { dtype: e.dtype, shape: e.shape, data: readLE(e.dtype, slice) };
+  }
+  return { tensors, metadata };
+}
+
+/** Reads and validates a safetensors file. */
+export async function readSafetensors(path: string): Promise<SafetensorsFile> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new Error(
+      `Cannot read safetensors file '${path}': ${e instanceof Error ? e.message : e}`,
+      { cause: e },
+    );
+  }
+  return decodeSafetensors(bytes, { source: path });
+}
+
+/** Writes tensors to a safetensors file atomically (temporary file + rename). */
+export async function writeSafetensors(
+  path: string,
+  tensors: SafetensorsMap,
+  options: EncodeSafetensorsOptions = {},
+): Promise<void> {
+  await writeFileAtomic(path, encodeSafetensors(tensors, options));
+}

@@ -1,0 +1,60 @@
+"""Minimal safetensors reader/writer using only json + struct (interop oracle for the tests).
+
+usage: safetensors_rw.py check IN.safetensors   -> prints a JSON summary of the file
+       safetensors_rw.py write OUT.safetensors  -> writes a fixed set of tensors
+"""
+import json
+import struct
+import sys
+
+ITEM = {"F32": ("f", 4), "I64": ("q", 8), "I32": ("i", 4), "U8": ("B", 1)}
+
+
+def read(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n].decode("utf-8"))
+    meta = header.pop("__metadata__", {})
+    data = raw[8 + n :]
+    out = {}
+    for name, e in header.items():
+        code, size = ITEM[e["dtype"]]
+        b, end = e["data_offsets"]
+        count = (end - b) // size
+        out[name] = (e["dtype"], e["shape"], list(struct.unpack("<%d%s" % (count, code), data[b:end])))
+    return out, meta, n
+
+
+def write(path, tensors, meta):
+    header = {"__metadata__": meta} if meta else {}
+    blobs = []
+    off = 0
+    for name, (dtype, shape, values) in tensors.items():
+        code, size = ITEM[dtype]
+        blob = struct.pack("<%d%s" % (len(values), code), *values)
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + len(blob)]}
+        off += len(blob)
+        blobs.append(blob)
+    h = json.dumps(header).encode("utf-8")
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+if __name__ == "__main__":
+    cmd, path = sys.argv[1], sys.argv[2]
+    if cmd == "check":
+        tensors, meta, n = read(path)
+        print(json.dumps({"header_len": n, "metadata": meta,
+                          "tensors": {k: {"dtype": d, "shape": s, "values": v} for k, (d, s, v) in tensors.items()}}))
+    elif cmd == "write":
+        write(path, {
+            "layer1.0.conv1.weight": ("F32", [2, 3], [0.5, -1.25, 3.0, 1e-8, -0.0, 65504.0]),
+            "bn1.num_batches_tracked": ("I64", [], [9007199254740993]),
+            "ids": ("I32", [4], [-2147483648, -1, 0, 2147483647]),
+            "pixels": ("U8", [2, 2], [0, 1, 254, 255]),
+            "empty": ("F32", [0, 3], []),
+        }, {"format": "pt", "epoch": "7"})
+    else:
+        raise SystemExit("unknown command " + cmd)
