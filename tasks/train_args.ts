@@ -1,0 +1,176 @@
+/**
+ * Command-line flags of `deno task train`: parsed with `node:util` parseArgs, applied over the
+ * preset and an optional JSON config file, validated. Errors name the flag or key.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  mergeConfig,
+  PRESET_NAMES,
+  presetConfig,
+  type TrainConfig,
+  validateConfig,
+} from "../src/ressl/config.ts";
+
+/** Choices that do not change the result of a run (where it runs, where it writes). */
+export interface TrainRuntime {
+  preset: string;
+  /** Dataset folder or file prefix; undefined: the preset's default location. */
+  data?: string;
+  download: boolean;
+  device: "auto" | "cpu" | "cuda" | "reference";
+  threads?: number;
+  out: string;
+  /** Checkpoint to resume from; "" means the newest checkpoint of `out`. */
+  resume?: string;
+  maxSteps?: number;
+  /** Use only the first N training images (smoke runs and tests). */
+  limit?: number;
+  workers: number;
+  /** Force plain progress lines even on a terminal. */
+  plain: boolean;
+}
+
+/** The usage text of `deno task train --help`. */
+export const TRAIN_USAGE = `Usage: deno task train [options]
+
+Pretrains an encoder with ReSSL. With no flags: the fashion-mnist preset on the real Fashion-MNIST
+files at /usr/share/datasets/fashion-mnist/ (Debian package dataset-fashion-mnist).
+
+Options:
+  --preset <name>        ${PRESET_NAMES.join(", ")} (default fashion-mnist)
+  --config <file.json>   JSON overrides of the preset (same keys as configs/*.json)
+  --data <path>          dataset location (default: the preset's usual place)
+  --download             fetch the dataset into --data (or ~/.cache/ressl-deno) when missing
+  --epochs <n>           training epochs
+  --batch-size <n>       images per step (the queue size must stay a multiple of it)
+  --lr <x>               learning rate at batch 256 (scaled linearly with the batch size)
+  --width <n>            ResNet base width (64 as torchvision; 16 for quick CPU runs)
+  --seed <n>             seed of initialisation, shuffling and augmentation
+  --device <d>           auto | cpu | cuda | reference (default auto)
+  --threads <n>          CPU threads for the oneDNN backend (default: all cores)
+  --workers <n>          augmentation workers (default 1; 0 = on the main thread)
+  --out <dir>            run folder (default runs/<preset>-<date>)
+  --resume [<ckpt>]      continue a run: the given checkpoint, or the newest one in --out
+  --knn-every <n>        kNN monitor every n epochs (0 = off)
+  --max-steps <n>        stop after n steps in total (smoke runs)
+  --limit <n>            train on the first n images only (smoke runs)
+  --plain                plain progress lines even on a terminal
+  --help                 this text
+`;
+
+function int(flag: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) {
+    throw new RangeError(`Invalid flag --${flag}: expected an integer >= ${min}, got '${v}'`);
+  }
+  return n;
+}
+
+function num(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new RangeError(`Invalid flag --${flag}: expected a number > 0, got '${v}'`);
+  }
+  return n;
+}
+
+/** Parses the flags; returns null when `--help` was given. Throws a clear error on bad input. */
+export async function parseTrainArgs(
+  args: string[],
+): Promise<{ config: TrainConfig; runtime: TrainRuntime } | null> {
+  // `--resume` takes an optional value: alone (or before another flag) it means "the newest".
+  const argv = args.flatMap((a, i) =>
+    a === "--resume" && (i + 1 === args.length || args[i + 1].startsWith("--")) ? [a, ""] : [a]
+  );
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        preset: { type: "string" },
+        config: { type: "string" },
+        data: { type: "string" },
+        download: { type: "boolean" },
+        epochs: { type: "string" },
+        "batch-size": { type: "string" },
+        lr: { type: "string" },
+        width: { type: "string" },
+        seed: { type: "string" },
+        device: { type: "string" },
+        threads: { type: "string" },
+        workers: { type: "string" },
+        out: { type: "string" },
+        resume: { type: "string" },
+        "knn-every": { type: "string" },
+        "max-steps": { type: "string" },
+        limit: { type: "string" },
+        plain: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    throw new TypeError(`Invalid command line: ${(e as Error).message} (see --help)`);
+  }
+  const v = parsed.values;
+  if (v.help) return null;
+  const preset = v.preset ?? "fashion-mnist";
+  let config = presetConfig(preset);
+  if (v.config !== undefined) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(v.config);
+    } catch (e) {
+      throw new Error(`Cannot read config file '${v.config}': ${(e as Error).message}`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new SyntaxError(`Cannot parse config file '${v.config}': ${(e as Error).message}`);
+    }
+    config = mergeConfig(config, json, `config file '${v.config}'`);
+  }
+  const flags: Record<string, unknown> = {};
+  const epochs = int("epochs", v.epochs, 1);
+  if (epochs !== undefined) flags.epochs = epochs;
+  const batch = int("batch-size", v["batch-size"], 1);
+  if (batch !== undefined) flags.batchSize = batch;
+  const lr = num("lr", v.lr);
+  if (lr !== undefined) flags.optim = { lr };
+  const width = int("width", v.width, 1);
+  if (width !== undefined) flags.model = { width };
+  const seed = int("seed", v.seed, 0);
+  if (seed !== undefined) flags.seed = seed;
+  const knn = int("knn-every", v["knn-every"], 0);
+  if (knn !== undefined) flags.knnEvery = knn;
+  config = validateConfig(mergeConfig(config, flags, "the command-line flags"));
+
+  const device = v.device ?? "auto";
+  if (!["auto", "cpu", "cuda", "reference"].includes(device)) {
+    throw new RangeError(
+      `Invalid flag --device: expected auto, cpu, cuda or reference, got '${device}'`,
+    );
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+  const runtime: TrainRuntime = {
+    preset,
+    data: v.data,
+    download: v.download ?? false,
+    device: device as TrainRuntime["device"],
+    threads: int("threads", v.threads, 1),
+    workers: int("workers", v.workers, 0) ?? 1,
+    out: v.out ?? `runs/${preset}-${stamp}`,
+    resume: v.resume,
+    maxSteps: int("max-steps", v["max-steps"], 1),
+    limit: int("limit", v.limit, 1),
+    plain: v.plain ?? false,
+  };
+  return { config, runtime };
+}
