@@ -75,3 +75,28 @@ export function absDot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) s += Math.abs(a[i] * b[i]);
   return s;
 }
+
+/**
+ * Central finite differences of L(x) = sum(f(x) * weights) (f64 host loss) at `x`: one entry per
+ * element of x, using the f32-rounded perturbations actually applied.
+ */
+export function finiteDifference(
+  f: (x: Float32Array) => ArrayLike<number>,
+  x: Float32Array,
+  weights: ArrayLike<number>,
+  h: number,
+): Float64Array {
+  const grad = new Float64Array(x.length);
+  const probe = Float32Array.from(x);
+  for (let i = 0; i < x.length; i++) {
+    probe[i] = x[i] + h;
+    const up = probe[i];
+    const lossUp = dot(f(probe), weights);
+    probe[i] = x[i] - h;
+    const down = probe[i];
+    const lossDown = dot(f(probe), weights);
+    probe[i] = x[i];
+    grad[i] = (lossUp - lossDown) / (up - down);
+  }
+  return grad;
+}
