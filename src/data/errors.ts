@@ -1,0 +1,21 @@
+/**
+ * The error type of the data layer: bad input files, failed downloads, bad options.
+ *
+ * @module
+ */
+
+/**
+ * An error about data the user supplied or asked for: a missing, truncated or malformed file, a
+ * failed download or checksum. The message names the file, says what is wrong and what to do, so a
+ * command line can print it without a stack trace and exit non-zero.
+ */
+export class DataError extends Error {
+  /** The file the error is about, when there is one. */
+  readonly file?: string;
+
+  constructor(message: string, options: { file?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "DataError";
+    this.file = options.file;
+  }
+}
