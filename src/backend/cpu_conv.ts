@@ -1,0 +1,144 @@
+/**
+ * Convolution kernels of the cpu backend on oneDNN: forward, backward-data, backward-weights. Every
+ * tensor is described with `format_tag_any`, so oneDNN picks its fastest layouts (nChw16c
+ * activations, blocked weights, AVX-512 JIT kernels); inputs are reordered to them in place and
+ * outputs keep them, so consecutive layers pass blocked data without conversion.
+ *
+ * @module
+ */
+
+import { AlgKind, Arg, checkStatus, DNNL_SIZEOF, PropKind } from "../../ffi/dnnl/mod.ts";
+import type { Conv2dGeometry } from "./backend.ts";
+import { dimsT } from "./cpu_memdesc.ts";
+import type { Primitive } from "./cpu_primitive.ts";
+import type { CpuRuntime } from "./cpu_runtime.ts";
+import type { CpuStorage } from "./cpu_storage.ts";
+
+function geomKey(g: Conv2dGeometry): string {
+  return `${g.n},${g.c},${g.h},${g.w},${g.k},${g.r},${g.s},${g.strideH},${g.strideW},${g.padH},${g.padW}`;
+}
+
+interface ConvDescs {
+  src: Uint8Array;
+  weights: Uint8Array;
+  dst: Uint8Array;
+  strides: BigInt64Array;
+  padL: BigInt64Array;
+  padR: BigInt64Array;
+}
+
+function descs(rt: CpuRuntime, g: Conv2dGeometry): ConvDescs {
+  // Right padding so that oneDNN's output size equals the contract's floor formula.
+  const padRH = (g.outH - 1) * g.strideH + g.r - g.h - g.padH;
+  const padRW = (g.outW - 1) * g.strideW + g.s - g.w - g.padW;
+  return {
+    src: rt.mds.any([g.n, g.c, g.h, g.w]),
+    weights: rt.mds.any([g.k, g.c, g.r, g.s]),
+    dst: rt.mds.any([g.n, g.k, g.outH, g.outW]),
+    strides: dimsT([g.strideH, g.strideW]),
+    padL: dimsT([g.padH, g.padW]),
+    padR: dimsT([padRH, padRW]),
+  };
+}
+
+function forwardPrimitive(rt: CpuRuntime, g: Conv2dGeometry): Primitive {
+  return rt.primitive(`conv.fwd:${geomKey(g)}`, "convolution forward", () => {
+    const d = descs(rt, g);
+    const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
+    checkStatus(
+      rt.sym.dnnl_convolution_forward_desc_init(
+        op,
+        PropKind.forwardTraining,
+        AlgKind.convolutionDirect,
+        d.src,
+        d.weights,
+        null,
+        d.dst,
+        d.strides,
+        d.padL,
+        d.padR,
+      ),
+      `describe convolution [${geomKey(g)}]`,
+    );
+    return { pd: rt.createPd(op, "convolution"), args: [Arg.src, Arg.weights, Arg.dst] };
+  });
+}
+
+/** y = conv(x, w). */
+export function conv2dForward(
+  rt: CpuRuntime,
+  x: CpuStorage,
+  w: CpuStorage,
+  y: CpuStorage,
+  g: Conv2dGeometry,
+): void {
+  const p = forwardPrimitive(rt, g);
+  rt.run(p, [x, w], [y]);
+}
+
+/** dx = gradient of the convolution with respect to its input. */
+export function conv2dBackwardData(
+  rt: CpuRuntime,
+  dy: CpuStorage,
+  w: CpuStorage,
+  dx: CpuStorage,
+  g: Conv2dGeometry,
+): void {
+  const p = rt.primitive(`conv.bwd_data:${geomKey(g)}`, "convolution backward-data", () => {
+    const hint = forwardPrimitive(rt, g).pd;
+    const d = descs(rt, g);
+    const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
+    checkStatus(
+      rt.sym.dnnl_convolution_backward_data_desc_init(
+        op,
+        AlgKind.convolutionDirect,
+        d.src,
+        d.weights,
+        d.dst,
+        d.strides,
+        d.padL,
+        d.padR,
+      ),
+      `describe convolution backward-data [${geomKey(g)}]`,
+    );
+    return {
+      pd: rt.createPd(op, "convolution backward-data", hint),
+      args: [Arg.diffDst, Arg.weights, Arg.diffSrc],
+    };
+  });
+  rt.run(p, [dy, w], [dx]);
+}
+
+/** dw = gradient of the convolution with respect to its weights. */
+export function conv2dBackwardWeights(
+  rt: CpuRuntime,
+  x: CpuStorage,
+  dy: CpuStorage,
+  dw: CpuStorage,
+  g: Conv2dGeometry,
+): void {
+  const p = rt.primitive(`conv.bwd_weights:${geomKey(g)}`, "convolution backward-weights", () => {
+    const hint = forwardPrimitive(rt, g).pd;
+    const d = descs(rt, g);
+    const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
+    checkStatus(
+      rt.sym.dnnl_convolution_backward_weights_desc_init(
+        op,
+        AlgKind.convolutionDirect,
+        d.src,
+        d.weights,
+        null,
+        d.dst,
+        d.strides,
+        d.padL,
+        d.padR,
+      ),
+      `describe convolution backward-weights [${geomKey(g)}]`,
+    );
+    return {
+      pd: rt.createPd(op, "convolution backward-weights", hint),
+      args: [Arg.src, Arg.diffDst, Arg.diffWeights],
+    };
+  });
+  rt.run(p, [x, dy], [dw]);
+}

@@ -1,0 +1,187 @@
+/**
+ * Elementwise kernels of the cpu backend: ReLU and its backward, axpby, mul (oneDNN eltwise, sum
+ * and binary primitives), the SGD update, scalar broadcast and sum (TypeScript loops).
+ *
+ * Layout rule for elementwise kernels: when every operand holds exactly `n` elements and one of
+ * them is blocked, all run in that blocked layout (the others are reordered to it), so a ReLU after
+ * a blocked batch norm stays blocked; otherwise all run plain on their first `n` elements.
+ *
+ * @module
+ */
+
+import { AlgKind, Arg, checkStatus, DNNL_SIZEOF, PropKind } from "../../ffi/dnnl/mod.ts";
+import type { MemDesc } from "./cpu_memdesc.ts";
+import type { CpuRuntime } from "./cpu_runtime.ts";
+import type { CpuStorage } from "./cpu_storage.ts";
+
+/** The layout an elementwise kernel over `n` elements of `operands` runs in. */
+export function elementwiseLayout(rt: CpuRuntime, operands: CpuStorage[], n: number): MemDesc {
+  if (operands.every((s) => s.length === n)) {
+    for (const s of operands) if (s.md !== null) return s.md;
+  }
+  return rt.mds.plain([n]);
+}
+
+function eltwiseForward(
+  rt: CpuRuntime,
+  md: MemDesc,
+  alg: number,
+  alpha: number,
+  beta: number,
+  prop: number,
+) {
+  return rt.primitive(`eltwise:${prop}:${alg}:${alpha}:${beta}:${md.id}`, "eltwise", () => {
+    const op = new Uint8Array(DNNL_SIZEOF.eltwiseDesc);
+    checkStatus(
+      rt.sym.dnnl_eltwise_forward_desc_init(op, prop, alg, md.bytes, alpha, beta),
+      `describe eltwise [${md.dims}]`,
+    );
+    return { pd: rt.createPd(op, "eltwise"), args: [Arg.src, Arg.dst] };
+  });
+}
+
+function linear(rt: CpuRuntime, x: CpuStorage, out: CpuStorage, alpha: number, n: number): void {
+  const md = elementwiseLayout(rt, [x, out], n);
+  const p = eltwiseForward(rt, md, AlgKind.eltwiseLinear, alpha, 0, PropKind.forwardInference);
+  rt.run(p, [x], [out]);
+}
+
+/** y = max(x, 0). */
+export function relu(rt: CpuRuntime, x: CpuStorage, y: CpuStorage, n: number): void {
+  const md = elementwiseLayout(rt, [x, y], n);
+  const p = eltwiseForward(rt, md, AlgKind.eltwiseRelu, 0, 0, PropKind.forwardInference);
+  rt.run(p, [x], [y]);
+}
+
+/** dx = dy where y > 0 else 0 (y > 0 exactly where the ReLU input was > 0). */
+export function reluBackward(
+  rt: CpuRuntime,
+  y: CpuStorage,
+  dy: CpuStorage,
+  dx: CpuStorage,
+  n: number,
+): void {
+  const md = elementwiseLayout(rt, [y, dy, dx], n);
+  const p = rt.primitive(`relu.bwd:${md.id}`, "relu backward", () => {
+    const hint = eltwiseForward(rt, md, AlgKind.eltwiseRelu, 0, 0, PropKind.forwardTraining).pd;
+    const op = new Uint8Array(DNNL_SIZEOF.eltwiseDesc);
+    checkStatus(
+      rt.sym.dnnl_eltwise_backward_desc_init(op, AlgKind.eltwiseRelu, md.bytes, md.bytes, 0, 0),
+      `describe relu backward [${md.dims}]`,
+    );
+    return {
+      pd: rt.createPd(op, "relu backward", hint),
+      args: [Arg.src, Arg.diffDst, Arg.diffSrc],
+    };
+  });
+  rt.run(p, [y, dy], [dx]);
+}
+
+/** out = alpha * x + beta * y; a term with coefficient 0 is not read; out may alias x or y. */
+export function axpby(
+  rt: CpuRuntime,
+  o: { x: CpuStorage; y: CpuStorage; out: CpuStorage; alpha: number; beta: number; n: number },
+): void {
+  const { n } = o;
+  if (o.beta === 0) return linear(rt, o.x, o.out, o.alpha, n);
+  if (o.alpha === 0) return linear(rt, o.y, o.out, o.beta, n);
+  // The sum primitive may write dst while it reads later sources: keep an aliased source first.
+  const swap = o.out === o.y && o.out !== o.x;
+  const [a, b] = swap ? [o.y, o.x] : [o.x, o.y];
+  const [sa, sb] = swap ? [o.beta, o.alpha] : [o.alpha, o.beta];
+  const md = elementwiseLayout(rt, [a, b, o.out], n);
+  const p = rt.primitive(`sum:${md.id}:${sa}:${sb}`, "sum", () => {
+    const srcs = new Uint8Array(2 * DNNL_SIZEOF.memoryDesc);
+    srcs.set(md.bytes, 0);
+    srcs.set(md.bytes, DNNL_SIZEOF.memoryDesc);
+    const out = new BigUint64Array(1);
+    checkStatus(
+      rt.sym.dnnl_sum_primitive_desc_create(
+        out,
+        md.bytes,
+        2,
+        new Float32Array([sa, sb]),
+        srcs,
+        null,
+        rt.engine,
+      ),
+      `create sum primitive [${md.dims}]`,
+    );
+    return {
+      pd: Deno.UnsafePointer.create(out[0])!,
+      args: [Arg.multipleSrc, Arg.multipleSrc + 1, Arg.dst],
+    };
+  });
+  rt.run(p, [a, b], [o.out]);
+}
+
+/** out = a * b elementwise. */
+export function mul(
+  rt: CpuRuntime,
+  a: CpuStorage,
+  b: CpuStorage,
+  out: CpuStorage,
+  n: number,
+): void {
+  const md = elementwiseLayout(rt, [a, b, out], n);
+  const p = rt.primitive(`mul:${md.id}`, "binary mul", () => {
+    const op = new Uint8Array(DNNL_SIZEOF.binaryDesc);
+    checkStatus(
+      rt.sym.dnnl_binary_desc_init(op, AlgKind.binaryMul, md.bytes, md.bytes, md.bytes),
+      `describe binary mul [${md.dims}]`,
+    );
+    return { pd: rt.createPd(op, "binary mul"), args: [Arg.src, Arg.src1, Arg.dst] };
+  });
+  rt.run(p, [a, b], [out]);
+}
+
+/** out[i] = alpha * s[0]. */
+export function broadcastScalar(
+  rt: CpuRuntime,
+  s: CpuStorage,
+  out: CpuStorage,
+  alpha: number,
+  n: number,
+): void {
+  const v = alpha * rt.plain(s).f32[0];
+  rt.output(out, rt.mds.plain([n])).f32.fill(v, 0, n);
+}
+
+/** out[0] = alpha * sum(x[0..n)), accumulated in f64. */
+export function sum(rt: CpuRuntime, x: CpuStorage, out: CpuStorage, alpha: number, n: number) {
+  const xs = rt.plain(x).f32;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += xs[i];
+  rt.output(out, rt.mds.plain([1])).f32[0] = alpha * total;
+}
+
+/**
+ * In-place SGD step (PyTorch semantics, dampening 0) over the physical buffers: all three operands
+ * share one layout, and padding elements (zero in all three) stay zero.
+ */
+export function sgdUpdate(
+  rt: CpuRuntime,
+  o: {
+    param: CpuStorage;
+    grad: CpuStorage;
+    momentumBuf: CpuStorage;
+    n: number;
+    lr: number;
+    momentum: number;
+    weightDecay: number;
+    nesterov: boolean;
+  },
+): void {
+  const { lr, momentum, weightDecay, nesterov } = o;
+  const md = elementwiseLayout(rt, [o.param, o.grad, o.momentumBuf], o.n);
+  const len = md.plain ? o.n : md.size / 4;
+  const param = rt.layout(o.param, md).f32;
+  const grad = rt.layout(o.grad, md).f32;
+  const buf = rt.layout(o.momentumBuf, md).f32;
+  for (let i = 0; i < len; i++) {
+    const g = grad[i] + weightDecay * param[i];
+    const b = momentum * buf[i] + g;
+    buf[i] = b;
+    param[i] = param[i] - lr * (nesterov ? g + momentum * b : b);
+  }
+}

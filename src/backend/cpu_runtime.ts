@@ -1,0 +1,242 @@
+/**
+ * The oneDNN runtime behind the cpu backend: engine, stream, descriptor table, buffer pool, the
+ * primitive cache (keyed by shape), and the layout conversions of storages (reorders).
+ *
+ * Layout rule: a storage's logical contents never change when its layout does, so a kernel may
+ * reorder any input in place (swap its buffer for one in the layout the primitive wants) and give
+ * every output the layout its primitive produced. Only `download` and kernels that need plain data
+ * (gemm, row-wise TypeScript loops) bring a storage back to plain.
+ *
+ * @module
+ */
+
+import { checkStatus, type DnnlLibrary, type DnnlSymbols, EngineKind } from "../../ffi/dnnl/mod.ts";
+import { Arg, StreamFlags } from "../../ffi/dnnl/mod.ts";
+import { type Buffer, BufferPool } from "./cpu_buffers.ts";
+import { type MemDesc, MemDescTable } from "./cpu_memdesc.ts";
+import { Primitive } from "./cpu_primitive.ts";
+import { CpuStorage } from "./cpu_storage.ts";
+
+/** What a cache miss builds: a primitive descriptor and the arguments its execution binds. */
+export interface PrimitiveSpec {
+  pd: Deno.PointerObject;
+  args: readonly number[];
+}
+
+/** Engine, stream, memory and primitive cache of one cpu backend. */
+export class CpuRuntime {
+  /** The loaded library. */
+  readonly lib: DnnlLibrary;
+  /** Its functions. */
+  readonly sym: DnnlSymbols;
+  /** The CPU engine. */
+  readonly engine: Deno.PointerObject;
+  /** The stream every primitive runs on. */
+  readonly stream: Deno.PointerObject;
+  /** Interned memory descriptors. */
+  readonly mds: MemDescTable;
+  /** Aligned buffers. */
+  readonly pool: BufferPool;
+  /** Layouts remembered between a forward kernel and its backward (e.g. global pooling). */
+  readonly memo = new Map<string, MemDesc>();
+  readonly #cache = new Map<string, Primitive>();
+
+  constructor(lib: DnnlLibrary) {
+    this.lib = lib;
+    this.sym = lib.symbols;
+    const out = new BigUint64Array(1);
+    checkStatus(
+      this.sym.dnnl_engine_create(out, EngineKind.cpu, 0n),
+      "create the oneDNN CPU engine",
+    );
+    this.engine = Deno.UnsafePointer.create(out[0])!;
+    checkStatus(
+      this.sym.dnnl_stream_create(out, this.engine, StreamFlags.defaultFlags),
+      "create a oneDNN stream",
+    );
+    this.stream = Deno.UnsafePointer.create(out[0])!;
+    this.mds = new MemDescTable(this.sym);
+    this.pool = new BufferPool(this.sym, this.engine);
+  }
+
+  /** Number of cached primitives. */
+  get cachedPrimitives(): number {
+    return this.#cache.size;
+  }
+
+  /** The cached primitive for `key`, built by `make` on first use. */
+  primitive(key: string, what: string, make: () => PrimitiveSpec): Primitive {
+    let p = this.#cache.get(key);
+    if (p === undefined) {
+      const { pd, args } = make();
+      p = new Primitive({
+        sym: this.sym,
+        engine: this.engine,
+        stream: this.stream,
+        mds: this.mds,
+        pd,
+        args,
+        what,
+      });
+      this.#cache.set(key, p);
+      if (Deno.env.get("DNNL_DEBUG")) {
+        console.log(
+          key.slice(0, 60),
+          p.impl,
+          args.map((a, i) => `${a}:[${p!.mdAt(i).dims}]${p!.mdAt(i).plain ? "p" : "b"}`).join(" "),
+        );
+      }
+    }
+    return p;
+  }
+
+  /** Creates a primitive descriptor from an initialised op descriptor. */
+  createPd(
+    opDesc: Uint8Array,
+    what: string,
+    hint: Deno.PointerObject | null = null,
+  ): Deno.PointerObject {
+    const out = new BigUint64Array(1);
+    checkStatus(
+      this.sym.dnnl_primitive_desc_create(out, opDesc, null, this.engine, hint),
+      `create ${what} primitive`,
+    );
+    return Deno.UnsafePointer.create(out[0])!;
+  }
+
+  /** The storage's bytes in plain layout (reordered in place if needed). */
+  plain(s: CpuStorage): Buffer {
+    if (s.buf === null) {
+      s.buf = this.pool.take(s.plainBytes);
+      s.md = null;
+    } else if (s.md !== null) {
+      this.#reorder(s, s.md, this.mds.plain(s.md.dims), null);
+    }
+    return s.buf;
+  }
+
+  /** The storage's bytes in layout `md` (reordered in place if needed; plain `md` means plain). */
+  layout(s: CpuStorage, md: MemDesc): Buffer {
+    if (md.plain) return this.plain(s);
+    if (s.md === md && s.buf !== null) return s.buf;
+    if (md.count !== s.length) {
+      throw new Error(
+        `Cannot lay out a storage of ${s.length} elements as [${md.dims}]: element counts differ`,
+      );
+    }
+    if (s.buf === null) return this.output(s, md);
+    if (s.md !== null && this.sym.dnnl_memory_desc_equal(s.md.bytes, md.bytes) === 1) {
+      s.md = md;
+      return s.buf;
+    }
+    if (s.md === null) {
+      this.#reorder(s, this.mds.plain(md.dims), md, md);
+    } else if (sameDims(s.md.dims, md.dims)) {
+      this.#reorder(s, s.md, md, md);
+    } else {
+      this.plain(s);
+      this.#reorder(s, this.mds.plain(md.dims), md, md);
+    }
+    return s.buf!;
+  }
+
+  /**
+   * Prepares `s` to be overwritten in layout `md` (null: all of it, plain; a plain `md`: its first
+   * `md.count` elements, plain, the rest kept).
+   */
+  output(s: CpuStorage, md: MemDesc | null): Buffer {
+    const blocked = md !== null && !md.plain ? md : null;
+    if (md !== null && md.plain && md.count < s.length && s.buf !== null) return this.plain(s);
+    const need = blocked ? blocked.size : s.plainBytes;
+    if (s.buf === null || s.buf.bytes < need) {
+      if (s.buf !== null) this.pool.give(s.buf);
+      s.buf = this.pool.take(need);
+    }
+    s.md = blocked;
+    return s.buf;
+  }
+
+  /**
+   * Executes `p` with `inputs` then `outputs` bound to its arguments in order: inputs are laid out
+   * as the primitive wants them (in place), outputs receive the primitive's layout. A storage longer
+   * than its argument (allowed: kernels use the first elements) goes through a plain temporary.
+   */
+  run(p: Primitive, inputs: readonly CpuStorage[], outputs: readonly CpuStorage[]): void {
+    const ptrs: Deno.PointerObject[] = [];
+    const temps: CpuStorage[] = [];
+    const staged: [CpuStorage, CpuStorage][] = [];
+    let i = 0;
+    for (const s of inputs) {
+      const md = p.mdAt(i++);
+      if (md.plain || md.count === s.length) {
+        ptrs.push(this.layout(s, md).ptr);
+      } else {
+        const t = new CpuStorage(s.backend, s.dtype, md.count);
+        this.output(t, null).f32.set(this.plain(s).f32.subarray(0, md.count));
+        temps.push(t);
+        ptrs.push(this.layout(t, md).ptr);
+      }
+    }
+    for (const s of outputs) {
+      const md = p.mdAt(i++);
+      if (md.plain || md.count === s.length) {
+        ptrs.push(this.output(s, md).ptr);
+      } else {
+        const t = new CpuStorage(s.backend, s.dtype, md.count);
+        temps.push(t);
+        staged.push([s, t]);
+        ptrs.push(this.output(t, md).ptr);
+      }
+    }
+    p.execute(ptrs);
+    for (const [s, t] of staged) {
+      const src = this.plain(t).f32.subarray(0, t.length);
+      this.output(s, this.mds.plain([t.length])).f32.set(src);
+    }
+    for (const t of temps) this.release(t);
+  }
+
+  /** Releases a storage's buffer. */
+  release(s: CpuStorage): void {
+    if (s.buf !== null) this.pool.give(s.buf);
+    s.buf = null;
+    s.md = null;
+  }
+
+  /** Destroys every primitive and buffer, the stream and the engine, and unloads oneDNN. */
+  dispose(): void {
+    for (const p of this.#cache.values()) p.destroy();
+    this.#cache.clear();
+    this.pool.dispose();
+    this.sym.dnnl_stream_destroy(this.stream);
+    this.sym.dnnl_engine_destroy(this.engine);
+    this.lib.close();
+  }
+
+  #reorder(s: CpuStorage, from: MemDesc, to: MemDesc, result: MemDesc | null): void {
+    const prim = this.primitive(`reorder:${from.id}>${to.id}`, "reorder", () => {
+      const out = new BigUint64Array(1);
+      checkStatus(
+        this.sym.dnnl_reorder_primitive_desc_create(
+          out,
+          from.bytes,
+          this.engine,
+          to.bytes,
+          this.engine,
+          null,
+        ),
+        `create reorder primitive [${from.dims}]`,
+      );
+      return { pd: Deno.UnsafePointer.create(out[0])!, args: [Arg.src, Arg.dst] };
+    });
+    const dst = this.pool.take(to.size);
+    prim.execute([s.buf!.ptr, dst.ptr]);
+    this.pool.give(s.buf!);
+    s.buf = dst;
+    s.md = result;
+  }
+}
+
+function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
