@@ -40,6 +40,8 @@ export class CpuRuntime {
   /** Layouts remembered between a forward kernel and its backward (e.g. global pooling). */
   readonly memo = new Map<string, MemDesc>();
   readonly #cache = new Map<string, Primitive>();
+  /** Prints each primitive's implementation when created (`RESSL_DNNL_VERBOSE=1`). */
+  readonly verbose: boolean;
 
   constructor(lib: DnnlLibrary) {
     this.lib = lib;
@@ -57,6 +59,7 @@ export class CpuRuntime {
     this.stream = Deno.UnsafePointer.create(out[0])!;
     this.mds = new MemDescTable(this.sym);
     this.pool = new BufferPool(this.sym, this.engine);
+    this.verbose = readVerbose();
   }
 
   /** Number of cached primitives. */
@@ -79,13 +82,7 @@ export class CpuRuntime {
         what,
       });
       this.#cache.set(key, p);
-      if (Deno.env.get("DNNL_DEBUG")) {
-        console.log(
-          key.slice(0, 60),
-          p.impl,
-          args.map((a, i) => `${a}:[${p!.mdAt(i).dims}]${p!.mdAt(i).plain ? "p" : "b"}`).join(" "),
-        );
-      }
+      if (this.verbose) console.error(`oneDNN ${what} [${key.slice(0, 80)}]: ${p.impl}`);
     }
     return p;
   }
@@ -239,4 +236,12 @@ export class CpuRuntime {
 
 function sameDims(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function readVerbose(): boolean {
+  try {
+    return Deno.env.get("RESSL_DNNL_VERBOSE") === "1";
+  } catch {
+    return false;
+  }
 }
