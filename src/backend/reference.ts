@@ -10,16 +10,8 @@
  * @module
  */
 
-import type {
-  Backend,
-  BatchNormGeometry,
-  Conv2dGeometry,
-  DType,
-  HostArray,
-  Pool2dGeometry,
-  Storage,
-} from "./backend.ts";
-import { allocHostArray, hostArrayDType, ReferenceStorage } from "./reference_storage.ts";
+import type { Backend, BatchNormGeometry, DType, HostArray, Storage } from "./backend.ts";
+import { hostArrayDType, ReferenceStorage } from "./reference_storage.ts";
 import {
   checkConvGeometry,
   checkDims,
@@ -29,6 +21,14 @@ import {
   f32Data,
   storageData,
 } from "./reference_validate.ts";
+import {
+  axpbyKernel,
+  mulKernel,
+  reluBackwardKernel,
+  reluKernel,
+  sgdKernel,
+  sumKernel,
+} from "./reference_elementwise.ts";
 import {
   addRowVectorKernel,
   gatherRowsKernel,
@@ -58,6 +58,9 @@ import {
   maxPool2dForwardKernel,
 } from "./reference_pool.ts";
 
+/** The options object of kernel `K` of the {@link Backend} contract. */
+type Opts<K extends keyof Backend> = Backend[K] extends (opts: infer O) => void ? O : never;
+
 /** Pure-TypeScript implementation of {@link Backend}. Create one with {@link createReferenceBackend}. */
 export class ReferenceBackend implements Backend {
   /** Always `reference`. */
@@ -73,7 +76,6 @@ export class ReferenceBackend implements Backend {
   alloc(dtype: DType, length: number): Storage {
     this.#assertOpen("alloc");
     checkDims("alloc", { length });
-    allocHostArray(dtype, 0); // validates the dtype with a clear message
     const storage = new ReferenceStorage(this, dtype, length);
     this.#live++;
     return storage;
@@ -108,9 +110,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** Copies `length` elements from `src[srcOffset..]` to `dst[dstOffset..]` (same dtype). */
-  copy(
-    opts: { src: Storage; dst: Storage; srcOffset: number; dstOffset: number; length: number },
-  ): void {
+  copy(opts: Opts<"copy">): void {
     const K = "copy";
     const { srcOffset, dstOffset, length } = opts;
     this.#assertOpen(K);
@@ -151,7 +151,7 @@ export class ReferenceBackend implements Backend {
   // ---- elementwise --------------------------------------------------------------------------
 
   /** out = alpha * x + beta * y; a term whose coefficient is 0 is skipped; `out` may be x or y. */
-  axpby(opts: { x: Storage; y: Storage; out: Storage; alpha: number; beta: number; n: number }) {
+  axpby(opts: Opts<"axpby">): void {
     const K = "axpby";
     const { n, alpha, beta } = opts;
     checkDims(K, { n });
@@ -159,17 +159,11 @@ export class ReferenceBackend implements Backend {
     const x = this.#f32(K, "x", opts.x, n);
     const y = this.#f32(K, "y", opts.y, n);
     const out = this.#f32(K, "out", opts.out, n);
-    if (beta === 0) {
-      for (let i = 0; i < n; i++) out[i] = alpha * x[i];
-    } else if (alpha === 0) {
-      for (let i = 0; i < n; i++) out[i] = beta * y[i];
-    } else {
-      for (let i = 0; i < n; i++) out[i] = alpha * x[i] + beta * y[i];
-    }
+    axpbyKernel(x, y, out, alpha, beta, n);
   }
 
   /** out = a * b elementwise. */
-  mul(opts: { a: Storage; b: Storage; out: Storage; n: number }): void {
+  mul(opts: Opts<"mul">): void {
     const K = "mul";
     const { n } = opts;
     checkDims(K, { n });
@@ -177,11 +171,11 @@ export class ReferenceBackend implements Backend {
     const a = this.#f32(K, "a", opts.a, n);
     const b = this.#f32(K, "b", opts.b, n);
     const out = this.#f32(K, "out", opts.out, n);
-    for (let i = 0; i < n; i++) out[i] = a[i] * b[i];
+    mulKernel(a, b, out, n);
   }
 
   /** out[i] = alpha * s[0]. */
-  broadcastScalar(opts: { s: Storage; out: Storage; alpha: number; n: number }): void {
+  broadcastScalar(opts: Opts<"broadcastScalar">): void {
     const K = "broadcastScalar";
     const { n, alpha } = opts;
     checkDims(K, { n });
@@ -193,18 +187,18 @@ export class ReferenceBackend implements Backend {
   }
 
   /** y = max(x, 0) (NaN stays NaN, as PyTorch). */
-  relu(opts: { x: Storage; y: Storage; n: number }): void {
+  relu(opts: Opts<"relu">): void {
     const K = "relu";
     const { n } = opts;
     checkDims(K, { n });
     checkDistinct(K, { y: opts.y }, { x: opts.x });
     const x = this.#f32(K, "x", opts.x, n);
     const y = this.#f32(K, "y", opts.y, n);
-    for (let i = 0; i < n; i++) y[i] = x[i] < 0 ? 0 : x[i];
+    reluKernel(x, y, n);
   }
 
   /** dx = dy where y > 0, else 0. */
-  reluBackward(opts: { y: Storage; dy: Storage; dx: Storage; n: number }): void {
+  reluBackward(opts: Opts<"reluBackward">): void {
     const K = "reluBackward";
     const { n } = opts;
     checkDims(K, { n });
@@ -212,11 +206,11 @@ export class ReferenceBackend implements Backend {
     const y = this.#f32(K, "y", opts.y, n);
     const dy = this.#f32(K, "dy", opts.dy, n);
     const dx = this.#f32(K, "dx", opts.dx, n);
-    for (let i = 0; i < n; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
+    reluBackwardKernel(y, dy, dx, n);
   }
 
   /** out[0] = alpha * sum(x), summed in f64. */
-  sum(opts: { x: Storage; out: Storage; alpha: number; n: number }): void {
+  sum(opts: Opts<"sum">): void {
     const K = "sum";
     const { n, alpha } = opts;
     checkDims(K, { n });
@@ -224,26 +218,13 @@ export class ReferenceBackend implements Backend {
     checkDistinct(K, { out: opts.out }, { x: opts.x });
     const x = this.#f32(K, "x", opts.x, n);
     const out = this.#f32(K, "out", opts.out, 1);
-    let total = 0;
-    for (let i = 0; i < n; i++) total += x[i];
-    out[0] = alpha * total;
+    out[0] = sumKernel(x, alpha, n);
   }
 
   // ---- matrices -----------------------------------------------------------------------------
 
   /** c = alpha * op(a) @ op(b) + beta * c (row-major); beta = 0 ignores c's contents. */
-  gemm(opts: {
-    a: Storage;
-    b: Storage;
-    c: Storage;
-    m: number;
-    n: number;
-    k: number;
-    transA: boolean;
-    transB: boolean;
-    alpha: number;
-    beta: number;
-  }): void {
+  gemm(opts: Opts<"gemm">): void {
     const K = "gemm";
     const { m, n, k, alpha, beta } = opts;
     checkDims(K, { m, n, k });
@@ -256,7 +237,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** y[r, j] = x[r, j] + bias[j]. */
-  addRowVector(opts: { x: Storage; bias: Storage; y: Storage; rows: number; cols: number }) {
+  addRowVector(opts: Opts<"addRowVector">): void {
     const K = "addRowVector";
     const { rows, cols } = opts;
     checkDims(K, { rows, cols });
@@ -268,7 +249,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** out[j] = sum over r of x[r, j]. */
-  sumRows(opts: { x: Storage; out: Storage; rows: number; cols: number }): void {
+  sumRows(opts: Opts<"sumRows">): void {
     const K = "sumRows";
     const { rows, cols } = opts;
     checkDims(K, { rows, cols });
@@ -279,7 +260,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** y[i, :] = x[index[i], :]; every index must lie in [0, rows). */
-  gatherRows(opts: { x: Storage; index: Storage; y: Storage; rows: number; cols: number }) {
+  gatherRows(opts: Opts<"gatherRows">): void {
     const K = "gatherRows";
     const { rows, cols } = opts;
     checkDims(K, { rows, cols });
@@ -291,13 +272,13 @@ export class ReferenceBackend implements Backend {
   }
 
   /** Row-wise softmax (max-shifted). */
-  softmax(opts: { x: Storage; y: Storage; rows: number; cols: number }): void {
+  softmax(opts: Opts<"softmax">): void {
     const [x, y] = this.#rowwise("softmax", { x: opts.x }, { y: opts.y }, opts);
     softmaxKernel(x, y, opts.rows, opts.cols);
   }
 
   /** dx = y * (dy - sum(dy * y)) per row. */
-  softmaxBackward(opts: { y: Storage; dy: Storage; dx: Storage; rows: number; cols: number }) {
+  softmaxBackward(opts: Opts<"softmaxBackward">): void {
     const [y, dy, dx] = this.#rowwise(
       "softmaxBackward",
       { y: opts.y, dy: opts.dy },
@@ -308,15 +289,13 @@ export class ReferenceBackend implements Backend {
   }
 
   /** Row-wise log-softmax (max-shifted log-sum-exp). */
-  logSoftmax(opts: { x: Storage; y: Storage; rows: number; cols: number }): void {
+  logSoftmax(opts: Opts<"logSoftmax">): void {
     const [x, y] = this.#rowwise("logSoftmax", { x: opts.x }, { y: opts.y }, opts);
     logSoftmaxKernel(x, y, opts.rows, opts.cols);
   }
 
   /** dx = dy - exp(y) * sum(dy) per row. */
-  logSoftmaxBackward(
-    opts: { y: Storage; dy: Storage; dx: Storage; rows: number; cols: number },
-  ): void {
+  logSoftmaxBackward(opts: Opts<"logSoftmaxBackward">): void {
     const [y, dy, dx] = this.#rowwise(
       "logSoftmaxBackward",
       { y: opts.y, dy: opts.dy },
@@ -327,16 +306,14 @@ export class ReferenceBackend implements Backend {
   }
 
   /** y = x / max(||x||_2, eps) per row. */
-  l2Normalize(opts: { x: Storage; y: Storage; rows: number; cols: number; eps: number }): void {
+  l2Normalize(opts: Opts<"l2Normalize">): void {
     checkEps("l2Normalize", opts.eps);
     const [x, y] = this.#rowwise("l2Normalize", { x: opts.x }, { y: opts.y }, opts);
     l2NormalizeKernel(x, y, opts.rows, opts.cols, opts.eps);
   }
 
   /** Gradient of `l2Normalize` (torch F.normalize's, dy / eps where the norm is below eps). */
-  l2NormalizeBackward(
-    opts: { x: Storage; dy: Storage; dx: Storage; rows: number; cols: number; eps: number },
-  ): void {
+  l2NormalizeBackward(opts: Opts<"l2NormalizeBackward">): void {
     checkEps("l2NormalizeBackward", opts.eps);
     const [x, dy, dx] = this.#rowwise(
       "l2NormalizeBackward",
@@ -350,7 +327,7 @@ export class ReferenceBackend implements Backend {
   // ---- images -------------------------------------------------------------------------------
 
   /** Direct convolution, y [n, k, outH, outW] from x [n, c, h, w] and w [k, c, r, s]. */
-  conv2dForward(opts: { x: Storage; w: Storage; y: Storage; geom: Conv2dGeometry }): void {
+  conv2dForward(opts: Opts<"conv2dForward">): void {
     const K = "conv2dForward";
     const g = opts.geom;
     checkConvGeometry(K, g);
@@ -362,7 +339,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** dx [n, c, h, w] from dy [n, k, outH, outW] and w. */
-  conv2dBackwardData(opts: { dy: Storage; w: Storage; dx: Storage; geom: Conv2dGeometry }): void {
+  conv2dBackwardData(opts: Opts<"conv2dBackwardData">): void {
     const K = "conv2dBackwardData";
     const g = opts.geom;
     checkConvGeometry(K, g);
@@ -374,9 +351,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** dw [k, c, r, s] from x and dy. */
-  conv2dBackwardWeights(
-    opts: { x: Storage; dy: Storage; dw: Storage; geom: Conv2dGeometry },
-  ): void {
+  conv2dBackwardWeights(opts: Opts<"conv2dBackwardWeights">): void {
     const K = "conv2dBackwardWeights";
     const g = opts.geom;
     checkConvGeometry(K, g);
@@ -388,16 +363,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** Training-mode batch norm; writes batch mean and biased variance. */
-  batchNormForwardTraining(opts: {
-    x: Storage;
-    gamma: Storage;
-    beta: Storage;
-    y: Storage;
-    mean: Storage;
-    variance: Storage;
-    geom: BatchNormGeometry;
-    eps: number;
-  }): void {
+  batchNormForwardTraining(opts: Opts<"batchNormForwardTraining">): void {
     const K = "batchNormForwardTraining";
     const g = opts.geom;
     checkBatchNorm(K, g, opts.eps);
@@ -420,16 +386,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** Inference-mode batch norm with the given mean and variance. */
-  batchNormForwardInference(opts: {
-    x: Storage;
-    gamma: Storage;
-    beta: Storage;
-    mean: Storage;
-    variance: Storage;
-    y: Storage;
-    geom: BatchNormGeometry;
-    eps: number;
-  }): void {
+  batchNormForwardInference(opts: Opts<"batchNormForwardInference">): void {
     const K = "batchNormForwardInference";
     const g = opts.geom;
     checkBatchNorm(K, g, opts.eps);
@@ -454,18 +411,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** Training-mode batch-norm gradient: dx, dgamma, dbeta. */
-  batchNormBackward(opts: {
-    x: Storage;
-    dy: Storage;
-    gamma: Storage;
-    mean: Storage;
-    variance: Storage;
-    dx: Storage;
-    dgamma: Storage;
-    dbeta: Storage;
-    geom: BatchNormGeometry;
-    eps: number;
-  }): void {
+  batchNormBackward(opts: Opts<"batchNormBackward">): void {
     const K = "batchNormBackward";
     const g = opts.geom;
     checkBatchNorm(K, g, opts.eps);
@@ -492,7 +438,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** Max pooling; padding never wins. */
-  maxPool2dForward(opts: { x: Storage; y: Storage; geom: Pool2dGeometry }): void {
+  maxPool2dForward(opts: Opts<"maxPool2dForward">): void {
     const K = "maxPool2dForward";
     const g = opts.geom;
     checkPoolGeometry(K, g);
@@ -503,7 +449,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** Routes dy to the first maximum of each window; dx is overwritten. */
-  maxPool2dBackward(opts: { x: Storage; dy: Storage; dx: Storage; geom: Pool2dGeometry }): void {
+  maxPool2dBackward(opts: Opts<"maxPool2dBackward">): void {
     const K = "maxPool2dBackward";
     const g = opts.geom;
     checkPoolGeometry(K, g);
@@ -515,7 +461,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** y[n, c] = mean of x[n, c, :]. */
-  globalAvgPool(opts: { x: Storage; y: Storage; n: number; c: number; hw: number }): void {
+  globalAvgPool(opts: Opts<"globalAvgPool">): void {
     const K = "globalAvgPool";
     const { n, c, hw } = opts;
     checkDims(K, { n, c, hw }, 1);
@@ -526,7 +472,7 @@ export class ReferenceBackend implements Backend {
   }
 
   /** dx[n, c, :] = dy[n, c] / hw. */
-  globalAvgPoolBackward(opts: { dy: Storage; dx: Storage; n: number; c: number; hw: number }) {
+  globalAvgPoolBackward(opts: Opts<"globalAvgPoolBackward">): void {
     const K = "globalAvgPoolBackward";
     const { n, c, hw } = opts;
     checkDims(K, { n, c, hw }, 1);
@@ -539,16 +485,7 @@ export class ReferenceBackend implements Backend {
   // ---- optimiser ----------------------------------------------------------------------------
 
   /** PyTorch SGD step (dampening 0, optional nesterov), in place on `param` and `momentumBuf`. */
-  sgdUpdate(opts: {
-    param: Storage;
-    grad: Storage;
-    momentumBuf: Storage;
-    n: number;
-    lr: number;
-    momentum: number;
-    weightDecay: number;
-    nesterov: boolean;
-  }): void {
+  sgdUpdate(opts: Opts<"sgdUpdate">): void {
     const K = "sgdUpdate";
     const { n, lr, momentum, weightDecay, nesterov } = opts;
     checkDims(K, { n });
@@ -557,12 +494,7 @@ export class ReferenceBackend implements Backend {
     const param = this.#f32(K, "param", opts.param, n);
     const grad = this.#f32(K, "grad", opts.grad, n);
     const buf = this.#f32(K, "momentumBuf", opts.momentumBuf, n);
-    for (let i = 0; i < n; i++) {
-      const g = grad[i] + weightDecay * param[i];
-      const b = momentum * buf[i] + g;
-      buf[i] = b;
-      param[i] = param[i] - lr * (nesterov ? g + momentum * b : b);
-    }
+    sgdKernel(param, grad, buf, n, { lr, momentum, weightDecay, nesterov: nesterov === true });
   }
 
   // ---- helpers ------------------------------------------------------------------------------
