@@ -37,7 +37,7 @@ import type { Tensor } from "../tensor/tensor.ts";
 import { disposeTree } from "../tensor/tree.ts";
 import { emaMomentum, type EmaSchedule, emaTiming, emaUpdate } from "./ema.ts";
 import { relationLoss } from "./loss.ts";
-import { enqueue, type Queue } from "./queue.ts";
+import { checkQueueBatch, enqueue, type Queue } from "./queue.ts";
 
 /** Parameters of one network (student or teacher): backbone and projection head. */
 export type NetParams = {
@@ -174,6 +174,14 @@ export function createTrainStep(config: TrainStepConfig): TrainStep {
   );
 
   return (state, batch, key) => {
+    const n = batch.weak.shape[0];
+    if (batch.strong.shape[0] !== n) {
+      throw new RangeError(
+        `Cannot run the train step: the weak view has ${n} images but the strong view ` +
+          `${batch.strong.shape[0]}`,
+      );
+    }
+    checkQueueBatch(state.queue.data.shape[0], n);
     const m = emaMomentum(config.ema, state.step);
     const lr = lrAt(state.step);
     const teacherParams = timing === "start"
