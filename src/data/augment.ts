@@ -197,7 +197,15 @@ export function applyView(
     else if (q.op === "colorJitter" && q.jitter) applyJitter(img, c, plane, q.jitter);
     else if (q.op === "randomGrayscale" && q.gray) toGrayscale(img, c, plane);
     else if (q.op === "gaussianBlur" && q.sigma !== null && o.op === "gaussianBlur") {
-      gaussianBlur(img, c, size, size, o.kernelSize, q.sigma, ws.get("blur", plane));
+      gaussianBlur(
+        img,
+        c,
+        size,
+        size,
+        o.kernelSize,
+        q.sigma,
+        ws.get("blur", plane + size + o.kernelSize),
+      );
     }
   }
   for (let ch = 0; ch < c; ch++) {

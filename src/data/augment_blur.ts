@@ -36,7 +36,7 @@ function reflect(i: number, n: number): number {
 
 /**
  * Blurs a planar image in place with a `size x size` Gaussian of `sigma` (separable: rows, then
- * columns). `scratch` holds at least `height * width` floats.
+ * columns). `scratch` holds at least `(height + 1) * width + size` floats.
  */
 export function gaussianBlur(
   img: Float32Array,
@@ -50,26 +50,37 @@ export function gaussianBlur(
   const k = gaussianKernel1d(size, sigma);
   const half = (size - 1) / 2;
   const plane = height * width;
-  const xIdx = new Int32Array(width + 2 * half);
-  for (let i = 0; i < xIdx.length; i++) xIdx[i] = reflect(i - half, width);
-  const yIdx = new Int32Array(height + 2 * half);
-  for (let i = 0; i < yIdx.length; i++) yIdx[i] = reflect(i - half, height);
+  const tmp = scratch.subarray(0, plane);
+  const line = scratch.subarray(plane, plane + width + 2 * half);
+  const rowOf = new Int32Array(height + 2 * half);
+  for (let i = 0; i < rowOf.length; i++) rowOf[i] = reflect(i - half, height) * width;
+  const colOf = new Int32Array(width + 2 * half);
+  for (let i = 0; i < colOf.length; i++) colOf[i] = reflect(i - half, width);
   for (let c = 0; c < channels; c++) {
     const base = c * plane;
+    // Rows: copy each row with its reflected margins into `line`, then convolve.
     for (let y = 0; y < height; y++) {
       const row = base + y * width;
+      for (let i = 0; i < half; i++) {
+        line[i] = img[row + colOf[i]];
+        line[half + width + i] = img[row + colOf[half + width + i]];
+      }
+      line.set(img.subarray(row, row + width), half);
+      const o = y * width;
       for (let x = 0; x < width; x++) {
         let acc = 0;
-        for (let t = 0; t < size; t++) acc += k[t] * img[row + xIdx[x + t]];
-        scratch[y * width + x] = acc;
+        for (let t = 0; t < size; t++) acc += k[t] * line[x + t];
+        tmp[o + x] = acc;
       }
     }
+    // Columns: each output row is a weighted sum of (reflected) rows of `tmp`.
     for (let y = 0; y < height; y++) {
-      const row = base + y * width;
-      for (let x = 0; x < width; x++) {
-        let acc = 0;
-        for (let t = 0; t < size; t++) acc += k[t] * scratch[yIdx[y + t] * width + x];
-        img[row + x] = acc;
+      const out = base + y * width;
+      const r0 = rowOf[y], w0 = k[0];
+      for (let x = 0; x < width; x++) img[out + x] = w0 * tmp[r0 + x];
+      for (let t = 1; t < size; t++) {
+        const r = rowOf[y + t], w = k[t];
+        for (let x = 0; x < width; x++) img[out + x] += w * tmp[r + x];
       }
     }
   }

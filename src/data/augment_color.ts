@@ -70,32 +70,27 @@ export function adjustHue(
   hueFactor: number,
 ): void {
   if (channels !== 3) return;
-  const f32 = Math.fround;
   for (let p = 0; p < plane; p++) {
     const r = img[p], g = img[plane + p], b = img[2 * plane + p];
-    const maxc = Math.max(r, g, b), minc = Math.min(r, g, b);
-    const eqc = maxc === minc;
-    const cr = f32(maxc - minc);
-    const s = f32(cr / (eqc ? 1 : maxc));
-    const crd = eqc ? 1 : cr;
-    const rc = f32(f32(maxc - r) / crd),
-      gc = f32(f32(maxc - g) / crd),
-      bc = f32(f32(maxc - b) / crd);
+    const maxc = r > g ? (r > b ? r : b) : (g > b ? g : b);
+    const minc = r < g ? (r < b ? r : b) : (g < b ? g : b);
+    const cr = maxc - minc;
+    const eqc = cr === 0;
+    const s = eqc ? 0 : cr / maxc;
+    const inv = eqc ? 1 : 1 / cr;
     let h: number;
-    if (maxc === r) h = f32(bc - gc);
-    else if (maxc === g) h = f32(f32(2 + rc) - bc);
-    else h = f32(f32(4 + gc) - rc);
-    h = f32(f32(f32(h / 6) + 1) % 1);
-    h = f32(h + hueFactor);
-    h = f32(h - Math.floor(h));
-    if (h >= 1) h = 0;
+    if (maxc === r) h = (g - b) * inv; // bc - gc
+    else if (maxc === g) h = 2 + (b - r) * inv; // 2 + rc - bc
+    else h = 4 + (r - g) * inv; // 4 + gc - rc
+    h = h / 6 + 1 + hueFactor;
+    h -= Math.floor(h);
     const v = maxc;
-    const h6 = f32(h * 6);
+    const h6 = h * 6;
     const i = Math.floor(h6);
-    const fr = f32(h6 - i);
-    const pp = clamp01(f32(v * f32(1 - s)));
-    const qq = clamp01(f32(v * f32(1 - f32(s * fr))));
-    const tt = clamp01(f32(v * f32(1 - f32(s * f32(1 - fr)))));
+    const fr = h6 - i;
+    const pp = clamp01(v * (1 - s));
+    const qq = clamp01(v * (1 - s * fr));
+    const tt = clamp01(v * (1 - s * (1 - fr)));
     let ro: number, go: number, bo: number;
     switch (i % 6) {
       case 0:
