@@ -1,0 +1,80 @@
+/**
+ * Backbone features of a dataset: the images go through the evaluation view (resize + Normalize,
+ * no augmentation), the backbone runs in eval mode (running BN statistics) in batches, and the
+ * pooled features are optionally L2-normalised. The result stays on the device.
+ *
+ * @module
+ */
+
+import type { ImageDataset } from "../data/datasets/mod.ts";
+import { augmentBatch, type ViewPipeline } from "../data/augment.ts";
+import { rngKey } from "../data/rng.ts";
+import { type ResNetBuffers, resnetForward, type ResNetParams } from "../nn/mod.ts";
+import { l2Normalize } from "../ops/mod.ts";
+import type { Context, Tensor } from "../tensor/mod.ts";
+
+/** Options of {@link extractFeatures}. */
+export interface ExtractFeaturesOptions {
+  params: ResNetParams;
+  buffers: ResNetBuffers;
+  dataset: ImageDataset;
+  /** The evaluation view (no random ops). */
+  view: ViewPipeline;
+  /** Max-pool after the stem (as the backbone was trained). */
+  maxPool?: boolean;
+  /** Images per forward (default 256). */
+  batchSize?: number;
+  /** L2-normalise each feature row (default true). */
+  normalize?: boolean;
+  /** Use only the first `limit` images. */
+  limit?: number;
+}
+
+/** Features [N, D] of the dataset's images, in dataset order. */
+export function extractFeatures(ctx: Context, opts: ExtractFeaturesOptions): Tensor {
+  const ds = opts.dataset;
+  const n = Math.min(opts.limit ?? ds.length, ds.length);
+  const batch = opts.batchSize ?? 256;
+  const c = ds.channels, s = opts.view.size;
+  const bytes = ds.height * ds.width * c;
+  let out: Tensor | undefined;
+  const key = rngKey(0); // the evaluation view has no random op; the key is unused
+  return ctx.noGrad(() => {
+    for (let start = 0; start < n; start += batch) {
+      const count = Math.min(batch, n - start);
+      const indices = Int32Array.from({ length: count }, (_, i) => start + i);
+      const images = new Uint8Array(count * bytes);
+      ds.readInto(indices, images);
+      const [host] = augmentBatch({
+        images,
+        height: ds.height,
+        width: ds.width,
+        channels: c,
+        indices,
+        epoch: 0,
+        key,
+        views: [opts.view],
+      });
+      const f = ctx.scope(() => {
+        const x = ctx.fromArray(host, [count, c, s, s]);
+        const r = resnetForward(opts.params, opts.buffers, x, {
+          training: false,
+          maxPool: opts.maxPool,
+        });
+        return opts.normalize === false ? r.features : l2Normalize(r.features);
+      });
+      const d = f.shape[1];
+      out ??= ctx.empty([n, d]);
+      ctx.backend.copy({
+        src: f.storage,
+        dst: out.storage,
+        srcOffset: 0,
+        dstOffset: start * d,
+        length: count * d,
+      });
+      f.dispose();
+    }
+    if (!out) throw new RangeError(`Cannot extract features of '${ds.name}': it has no images`);
+    return out;
+  });
+}
