@@ -178,3 +178,34 @@ Deno.test("STL-10: truncated images and bad labels are reported with the file", 
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("inspect CLI: a truncated CIFAR-10 batch exits 1 naming the file; a good one prints the shape", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const dir = `${root}/cifar-10-batches-bin`;
+    await Deno.mkdir(dir);
+    await Deno.writeFile(`${dir}/test_batch.bin`, cifarFile(0, [[1], [2]]).subarray(0, 5000));
+    const script = new URL("../../src/data/inspect.ts", import.meta.url).pathname;
+    const run = () =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", script, "cifar10", "--data-dir", root, "--split", "test"],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const bad = await run();
+    assert.equal(bad.code, 1);
+    assert.match(
+      new TextDecoder().decode(bad.stderr),
+      /^error: Cannot read CIFAR-10 batch 'test_batch\.bin': file is 1146 bytes short \(truncated download\?\)\n$/,
+    );
+    await Deno.writeFile(`${dir}/test_batch.bin`, cifarFile(0, [[1], [2], [1]]));
+    const good = await run();
+    assert.equal(good.code, 0);
+    assert.equal(
+      new TextDecoder().decode(good.stdout),
+      "cifar10/test: 3 images of 32x32x3\nlabels: automobile: 2, bird: 1\n",
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
