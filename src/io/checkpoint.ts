@@ -20,11 +20,32 @@ export interface Checkpoint<M> {
   meta: M;
 }
 
-/** Writes a checkpoint atomically to `path`. */
-export async function saveCheckpoint<M>(path: string, ckpt: Checkpoint<M>): Promise<void> {
+/** A checkpoint refused because a tensor holds NaN or an infinity. */
+export class NonFiniteTensorError extends Error {
+  constructor(readonly tensor: string) {
+    super(`Cannot write a checkpoint: tensor '${tensor}' holds a NaN or infinite value`);
+  }
+}
+
+/**
+ * Writes a checkpoint atomically to `path`. With `requireFinite` (default true) a tensor holding
+ * NaN or an infinity throws {@link NonFiniteTensorError} and nothing is written.
+ */
+export async function saveCheckpoint<M>(
+  path: string,
+  ckpt: Checkpoint<M>,
+  options: { requireFinite?: boolean } = {},
+): Promise<void> {
   const tensors: SafetensorsMap = {};
   for (const [name, tree] of Object.entries(ckpt.trees)) {
     Object.assign(tensors, treeToSafetensors(tree, { prefix: `${name}/` }));
+  }
+  if (options.requireFinite ?? true) {
+    for (const [name, entry] of Object.entries(tensors)) {
+      if (entry.data instanceof Float32Array && !entry.data.every(Number.isFinite)) {
+        throw new NonFiniteTensorError(name);
+      }
+    }
   }
   await writeSafetensors(path, tensors, {
     metadata: { format: FORMAT, version: VERSION, meta: JSON.stringify(ckpt.meta) },

@@ -23,6 +23,7 @@ import {
   checkpointName,
   listCheckpoints,
   loadCheckpoint,
+  NonFiniteTensorError,
   pruneCheckpoints,
   readCheckpointMeta,
   saveCheckpoint,
@@ -293,7 +294,16 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
         images: opts.dataset.length,
         config,
       };
-      await saveCheckpoint(path, { trees: stateTrees(state), meta });
+      try {
+        await saveCheckpoint(path, { trees: stateTrees(state), meta });
+      } catch (e) {
+        if (!(e instanceof NonFiniteTensorError)) throw e;
+        throw new NonFiniteLossError(
+          `Training stopped: '${e.tensor}' became NaN or infinite by step ${state.step}` +
+            (lastCheckpoint ? `; the last good checkpoint is '${lastCheckpoint}'` : "") +
+            " (try a lower --lr)",
+        );
+      }
       pruneCheckpoints(outDir, config.checkpoint.keep);
       lastCheckpoint = path;
       lastCheckpointStep = state.step;
