@@ -1,15 +1,18 @@
 /**
  * ReSSL on Deno: relational self-supervised learning with tensor ops on native libraries.
  *
- * Importing this module has no side effects and loads no native library; backends are created
- * explicitly.
+ * Importing this module has no side effects and loads no native library: backends are created
+ * explicitly (`createBackend("auto" | "cpu" | "reference")`), and each pipeline stage is a function
+ * a script can compose into its own loop.
  *
  * @example
  * ```ts
- * import { createContext, createReferenceBackend } from "./mod.ts";
- * const ctx = createContext(createReferenceBackend());
- * const x = ctx.fromArray([1, 2, 3], [3]);
- * console.log(x.toArray());
+ * import { createBackend, createContext, initTrainState, presetConfig } from "./mod.ts";
+ * const config = presetConfig("fashion-mnist");
+ * config.model.width = 8;
+ * const ctx = createContext(createBackend("reference"));
+ * const state = initTrainState(ctx, config);
+ * console.log(state.queue.data.shape); // [4096, 128]
  * ```
  *
  * @module
@@ -17,5 +20,15 @@
 
 export type * from "./src/backend/backend.ts";
 export { outputSize } from "./src/backend/backend.ts";
+export { type BackendName, createBackend } from "./src/backend/select.ts";
+export { createReferenceBackend, ReferenceBackend } from "./src/backend/reference.ts";
 export * from "./src/tensor/mod.ts";
+export * from "./src/ops/mod.ts";
+export * from "./src/nn/mod.ts";
+export * from "./src/optim/mod.ts";
+export * from "./src/ressl/mod.ts";
+export * from "./src/data/mod.ts";
 export * from "./src/data/rng.ts";
+export * from "./src/data/datasets/subset.ts";
+export * from "./src/eval/mod.ts";
+export * from "./src/io/mod.ts";

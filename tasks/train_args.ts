@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import {
   mergeConfig,
-  PRESET_NAMES,
+  TRAIN_PRESET_NAMES,
   presetConfig,
   type TrainConfig,
   validateConfig,
@@ -40,7 +40,7 @@ Pretrains an encoder with ReSSL. With no flags: the fashion-mnist preset on the 
 files at /usr/share/datasets/fashion-mnist/ (Debian package dataset-fashion-mnist).
 
 Options:
-  --preset <name>        ${PRESET_NAMES.join(", ")} (default fashion-mnist)
+  --preset <name>        ${TRAIN_PRESET_NAMES.join(", ")} (default fashion-mnist)
   --config <file.json>   JSON overrides of the preset (same keys as configs/*.json)
   --data <path>          dataset location (default: the preset's usual place)
   --download             fetch the dataset into --data (or ~/.cache/ressl-deno) when missing

@@ -22,7 +22,22 @@ Deno.test("mod.ts imports cleanly by file URL from a directory without project c
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 0, `importing mod.ts failed:\n${stderr}`);
     const names: string[] = JSON.parse(new TextDecoder().decode(out.stdout));
-    for (const expected of ["createContext", "valueAndGrad", "Tensor", "rngKey"]) {
+    for (
+      const expected of [
+        "createContext",
+        "valueAndGrad",
+        "Tensor",
+        "rngKey",
+        "createBackend",
+        "conv2d",
+        "resnetForward",
+        "createTrainStep",
+        "runTraining",
+        "Loader",
+        "knnClassify",
+        "saveCheckpoint",
+      ]
+    ) {
       assert.ok(names.includes(expected), `mod.ts does not export '${expected}'`);
     }
   } finally {

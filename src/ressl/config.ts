@@ -70,7 +70,7 @@ const PRESETS: Record<string, unknown> = {
 };
 
 /** Names of the built-in presets. */
-export const PRESET_NAMES: readonly string[] = Object.keys(PRESETS);
+export const TRAIN_PRESET_NAMES: readonly string[] = Object.keys(PRESETS);
 
 /** Values a string-valued key may take. */
 const ENUMS: Record<string, readonly (string | number)[]> = {
@@ -91,7 +91,7 @@ export function presetConfig(name: string): TrainConfig {
   if (!p) {
     throw new RangeError(
       `Cannot use preset '${name}': known presets are ${
-        PRESET_NAMES.map((n) => `'${n}'`).join(", ")
+        TRAIN_PRESET_NAMES.map((n) => `'${n}'`).join(", ")
       }`,
     );
   }

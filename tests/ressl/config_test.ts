@@ -3,7 +3,7 @@ import {
   effectiveLr,
   featureDim,
   mergeConfig,
-  PRESET_NAMES,
+  TRAIN_PRESET_NAMES,
   presetConfig,
   validateConfig,
 } from "../../src/ressl/config.ts";
@@ -38,7 +38,7 @@ Deno.test("presets carry the values of RESSL_SPEC.md", () => {
   assert.equal(fm.ressl.bnSplits, 1);
   assert.deepEqual(fm.image.mean, [0.286]);
   assert.equal(presetConfig("imagenet-multicrop").multiCrop?.sizes.length, 5);
-  for (const name of PRESET_NAMES) validateConfig(presetConfig(name));
+  for (const name of TRAIN_PRESET_NAMES) validateConfig(presetConfig(name));
 });
 
 Deno.test("mergeConfig() overrides nested keys and rejects unknown keys and wrong types", () => {

@@ -7,9 +7,10 @@
  * @module
  */
 
-// @ts-types="@types/pngjs"
-import { PNG } from "pngjs";
-import jpeg from "jpeg-js";
+// Full npm specifiers (not import-map names) so that mod.ts imports by URL without a config.
+// @ts-types="npm:@types/pngjs@6.0.5"
+import { PNG } from "npm:pngjs@7.0.0";
+import jpeg from "npm:jpeg-js@0.4.4";
 import { Buffer } from "node:buffer";
 import { DataError } from "../errors.ts";
 import { resizeU8 } from "../augment_resize.ts";
