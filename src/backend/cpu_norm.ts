@@ -132,11 +132,14 @@ export function batchNormBackward(
         Arg.variance,
         Arg.diffDst,
         Arg.scale,
+        Arg.shift,
         Arg.diffSrc,
         Arg.diffScale,
         Arg.diffShift,
       ],
     };
   });
-  rt.run(p, [o.x, o.mean, o.variance, o.dy, o.gamma], [o.dx, o.dgamma, o.dbeta]);
+  // oneDNN 2.6 requires a shift argument whenever the descriptor uses a shift, although the
+  // backward pass without a fused ReLU never reads it (the contract passes no beta): bind gamma.
+  rt.run(p, [o.x, o.mean, o.variance, o.dy, o.gamma, o.gamma], [o.dx, o.dgamma, o.dbeta]);
 }
