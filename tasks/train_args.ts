@@ -8,8 +8,8 @@
 import { parseArgs } from "node:util";
 import {
   mergeConfig,
-  TRAIN_PRESET_NAMES,
   presetConfig,
+  TRAIN_PRESET_NAMES,
   type TrainConfig,
   validateConfig,
 } from "../src/ressl/config.ts";

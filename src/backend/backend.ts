@@ -111,7 +111,9 @@ export interface Backend {
 
   // ---- elementwise (f32, `n` elements) -------------------------------------------------------
   /** out = alpha * x + beta * y (also scale with beta = 0 and y = x, EMA, subtraction). */
-  axpby(opts: { x: Storage; y: Storage; out: Storage; alpha: number; beta: number; n: number }): void;
+  axpby(
+    opts: { x: Storage; y: Storage; out: Storage; alpha: number; beta: number; n: number },
+  ): void;
   /** out = a * b elementwise. */
   mul(opts: { a: Storage; b: Storage; out: Storage; n: number }): void;
   /** out = alpha * s[0] for every element (broadcast a device scalar). */

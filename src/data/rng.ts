@@ -78,7 +78,9 @@ export function foldIn(key: RngKey, ...data: number[]): RngKey {
   let k = key;
   for (const d of data) {
     if (!Number.isSafeInteger(d) || d < 0) {
-      throw new RangeError(`Cannot fold data into a random key: expected a safe integer >= 0, got ${d}`);
+      throw new RangeError(
+        `Cannot fold data into a random key: expected a safe integer >= 0, got ${d}`,
+      );
     }
     philox4x32(k, d >>> 0, Math.floor(d / 0x100000000) >>> 0, 0xf01d, 1, out);
     k = { k0: out[0], k1: out[1] };

@@ -34,7 +34,9 @@ export function shapeSize(shape: readonly number[]): number {
 export function checkShape(shape: readonly number[]): void {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) {
-      throw new RangeError(`Cannot make a tensor of shape [${shape}]: dimensions must be integers >= 0`);
+      throw new RangeError(
+        `Cannot make a tensor of shape [${shape}]: dimensions must be integers >= 0`,
+      );
     }
   }
 }
@@ -111,7 +113,9 @@ export class Context {
   view(t: Tensor, shape: readonly number[]): Tensor {
     checkShape(shape);
     if (shapeSize(shape) !== t.size) {
-      throw new RangeError(`Cannot view a tensor of shape [${t.shape}] as [${shape}]: sizes differ`);
+      throw new RangeError(
+        `Cannot view a tensor of shape [${t.shape}] as [${shape}]: sizes differ`,
+      );
     }
     t.assertAlive();
     t.owner.refs++;
@@ -266,7 +270,9 @@ export class Tensor {
   /** The value of a one-element tensor. */
   item(): number {
     if (this.size !== 1) {
-      throw new RangeError(`Cannot read item() of a tensor of shape [${this.shape}]: it is not a scalar`);
+      throw new RangeError(
+        `Cannot read item() of a tensor of shape [${this.shape}]: it is not a scalar`,
+      );
     }
     return this.toArray()[0];
   }

@@ -3,8 +3,8 @@ import {
   effectiveLr,
   featureDim,
   mergeConfig,
-  TRAIN_PRESET_NAMES,
   presetConfig,
+  TRAIN_PRESET_NAMES,
   validateConfig,
 } from "../../src/ressl/config.ts";
 
