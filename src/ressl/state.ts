@@ -7,7 +7,7 @@
  */
 
 import { foldIn, nameId, rngKey } from "../data/rng.ts";
-import { initHead, initResNet, resnetFeatureDim } from "../nn/mod.ts";
+import { initHead, initResNet, resnetFeatureDim, type ResNetOptions } from "../nn/mod.ts";
 import { excludeBnAndBias } from "../optim/params.ts";
 import { sgdInit } from "../optim/sgd.ts";
 import type { Context, Tensor, TensorTree } from "../tensor/mod.ts";
@@ -33,7 +33,7 @@ export function copyTree<T extends TensorTree>(ctx: Context, tree: T): T {
 }
 
 /** The ResNet options of a configuration. */
-export function backboneOptions(config: TrainConfig) {
+export function backboneOptions(config: TrainConfig): ResNetOptions {
   return {
     depth: config.model.depth,
     stem: config.model.stem,

@@ -9,7 +9,9 @@
 
 // Full npm specifiers (not import-map names) so that mod.ts imports by URL without a config.
 // @ts-types="npm:@types/pngjs@6.0.5"
+// deno-lint-ignore no-import-prefix -- mod.ts must import by URL without the project's import map
 import { PNG } from "npm:pngjs@7.0.0";
+// deno-lint-ignore no-import-prefix -- as above
 import jpeg from "npm:jpeg-js@0.4.4";
 import { Buffer } from "node:buffer";
 import { DataError } from "../errors.ts";
