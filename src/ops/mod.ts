@@ -13,6 +13,7 @@ export {
   type BatchNormState,
 } from "./batch_norm.ts";
 export { conv2d, type Conv2dOptions } from "./conv.ts";
+export { crossEntropy, oneHot } from "./cross_entropy.ts";
 export { add, mul, scale, sub } from "./elementwise.ts";
 export { linear } from "./linear.ts";
 export { matmul, type MatmulOptions } from "./matmul.ts";
