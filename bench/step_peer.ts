@@ -1,0 +1,72 @@
+/**
+ * The PyTorch peer of the step benchmark: `bench/step_torch.py` as a child process that runs steps
+ * on command ("run N" on stdin, one JSON line per command on stdout), so both sides stay warm and
+ * alternate without sharing the cores.
+ *
+ * @module
+ */
+
+/** Python with PyTorch 1.13 (the Debian one; the pyenv `python3` has no torch). */
+const PYTHON = "/usr/bin/python3";
+
+/** A running PyTorch step process. */
+export class TorchPeer {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #lines: AsyncIterator<string>;
+
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.#lines = lines(child.stdout)[Symbol.asyncIterator]();
+  }
+
+  /** Starts the peer with its JSON configuration and waits until it is ready. */
+  static async start(config: Record<string, unknown>): Promise<TorchPeer> {
+    const script = new URL("./step_torch.py", import.meta.url).pathname;
+    const child = new Deno.Command(PYTHON, {
+      args: [script, JSON.stringify(config)],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const peer = new TorchPeer(child);
+    const first = await peer.#next();
+    if (first !== "ready") {
+      throw new Error(`Cannot start the PyTorch peer (${PYTHON} ${script}): it said '${first}'`);
+    }
+    return peer;
+  }
+
+  /** Runs `n` steps; per-step seconds and the last loss. */
+  async run(n: number): Promise<{ times: number[]; loss: number }> {
+    await this.#writer.write(new TextEncoder().encode(`run ${n}\n`));
+    return JSON.parse(await this.#next());
+  }
+
+  /** Stops the process. */
+  async close(): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode("quit\n")).catch(() => {});
+    await this.#writer.close().catch(() => {});
+    await this.#child.status;
+  }
+
+  async #next(): Promise<string> {
+    const r = await this.#lines.next();
+    if (r.done) throw new Error("Cannot read from the PyTorch peer: it exited (see its stderr)");
+    return r.value;
+  }
+}
+
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buf = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      yield buf.slice(0, i);
+      buf = buf.slice(i + 1);
+    }
+  }
+  if (buf) yield buf;
+}
