@@ -25,6 +25,8 @@ export interface HostBatch {
   weak: Float32Array;
   /** Student view, normalised f32 NCHW. */
   strong: Float32Array;
+  /** Extra student views (multi-crop), one array per {@link LoaderOptions.extra} pipeline. */
+  extra: Float32Array[];
   /** Labels of the images, when the dataset has them (`-1` = unlabelled). */
   labels?: Int32Array;
   /** Dataset index of each image. */
@@ -39,6 +41,8 @@ export interface LoaderOptions {
   dataset: ImageDataset;
   weak: ViewPipeline;
   strong: ViewPipeline;
+  /** Extra student views (multi-crop: smaller crops); view index 2, 3, ... of the keys. */
+  extra?: ViewPipeline[];
   /** Root key of the run; shuffles and augmentations derive from it. */
   key: RngKey;
   batchSize: number;
@@ -118,6 +122,7 @@ export class Loader implements AsyncDisposable {
       workers,
       prefetch: Math.max(1, 2 * workers),
       ...options,
+      extra: options.extra ?? [],
     };
     const { dataset, batchSize } = this.options;
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) {
@@ -130,6 +135,7 @@ export class Loader implements AsyncDisposable {
     }
     checkPipeline(options.weak, dataset.channels);
     checkPipeline(options.strong, dataset.channels);
+    for (const v of this.options.extra) checkPipeline(v, dataset.channels);
     if (this.batchesPerEpoch() === 0) {
       throw new RangeError(
         `Cannot make a loader: ${dataset.name} has ${dataset.length} images, fewer than one batch of ${batchSize} (lower the batch size or set dropLast false)`,
@@ -154,10 +160,10 @@ export class Loader implements AsyncDisposable {
 
   #startWorkers(): void {
     if (this.#slots.length > 0 || this.options.workers === 0) return;
-    const { dataset, weak, strong, key, workers } = this.options;
+    const { dataset, weak, strong, extra, key, workers } = this.options;
     const init: WorkerInit = {
       type: "init",
-      views: [weak, strong],
+      views: [weak, strong, ...extra],
       key,
       height: dataset.height,
       width: dataset.width,
@@ -171,7 +177,7 @@ export class Loader implements AsyncDisposable {
     images: Uint8Array;
     views: () => Promise<Float32Array[]>;
   } {
-    const { dataset, weak, strong, key } = this.options;
+    const { dataset, weak, strong, extra, key } = this.options;
     const images = new Uint8Array(indices.length * imageBytes(dataset));
     dataset.readInto(indices, images);
     const shape = { height: dataset.height, width: dataset.width, channels: dataset.channels };
@@ -184,7 +190,7 @@ export class Loader implements AsyncDisposable {
             indices,
             epoch,
             key,
-            views: [weak, strong],
+            views: [weak, strong, ...extra],
             ws: this.#ws,
           }),
         );
@@ -232,7 +238,7 @@ export class Loader implements AsyncDisposable {
     fill();
     while (queue.length > 0) {
       const job = queue.shift()!;
-      const [weak, strong] = await job.views();
+      const [weak, strong, ...extra] = await job.views();
       fill();
       const labels = dataset.labels
         ? Int32Array.from(job.indices, (i) => dataset.labels![i])
@@ -241,6 +247,7 @@ export class Loader implements AsyncDisposable {
         images: job.images,
         weak,
         strong,
+        extra,
         labels,
         indices: job.indices,
         epoch,

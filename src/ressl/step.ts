@@ -27,7 +27,7 @@ import {
   resnetForward,
   type ResNetParams,
 } from "../nn/mod.ts";
-import { l2Normalize, permuteRows } from "../ops/mod.ts";
+import { add, l2Normalize, permuteRows, scale } from "../ops/mod.ts";
 import { type LarsOptions, larsStep } from "../optim/lars.ts";
 import type { ParamPredicate } from "../optim/params.ts";
 import { warmupCosineLr, type WarmupCosineOptions } from "../optim/schedule.ts";
@@ -68,6 +68,11 @@ export interface TrainBatch {
   weak: Tensor;
   /** Strong view (student). */
   strong: Tensor;
+  /**
+   * Extra strong crops (multi-crop, RESSL_SPEC §5): each is encoded separately by the student and
+   * matched to the same teacher relation; the loss averages over all crops' rows.
+   */
+  extraStrong?: Tensor[];
 }
 
 /** What a step reports. Values stay on the device until read (one sync per logging interval). */
@@ -157,29 +162,40 @@ export function createTrainStep(config: TrainStepConfig): TrainStep {
     : (step: number) => warmupCosineLr(step, config.lr as WarmupCosineOptions);
   const timing = emaTiming(config.ema);
   const lossOf = valueAndGrad(
-    (params: NetParams, buffers: ResNetBuffers, x: Tensor, k: Tensor, queue: Tensor) => {
-      const out = resnetForward(params.backbone, buffers, x, {
-        training: true,
-        bnSplits: config.bnSplits,
-        maxPool: config.maxPool,
-      });
-      const q = l2Normalize(headForward(params.head, out.features));
-      const value = relationLoss(q, k, queue, {
-        tauS: config.tauS,
-        tauT: config.tauT,
-        currentBatchKeys: config.maskedBatchKeys ?? false,
-      });
-      return { value, aux: out.buffers };
+    (params: NetParams, buffers: ResNetBuffers, xs: Tensor[], k: Tensor, queue: Tensor) => {
+      // The crops go through the student one after the other; BN running statistics are updated
+      // by each forward in turn, as a PyTorch module called once per crop.
+      let bufs = buffers;
+      let total: Tensor | undefined;
+      for (const x of xs) {
+        const out = resnetForward(params.backbone, bufs, x, {
+          training: true,
+          bnSplits: config.bnSplits,
+          maxPool: config.maxPool,
+        });
+        bufs = out.buffers;
+        const q = l2Normalize(headForward(params.head, out.features));
+        const loss = relationLoss(q, k, queue, {
+          tauS: config.tauS,
+          tauT: config.tauT,
+          currentBatchKeys: config.maskedBatchKeys ?? false,
+        });
+        total = total ? add(total, loss) : loss;
+      }
+      const value = xs.length === 1 ? total! : scale(total!, 1 / xs.length);
+      return { value, aux: bufs };
     },
   );
 
   return (state, batch, key) => {
     const n = batch.weak.shape[0];
-    if (batch.strong.shape[0] !== n) {
-      throw new RangeError(
-        `Cannot run the train step: the weak view has ${n} images but the strong view ` +
-          `${batch.strong.shape[0]}`,
-      );
+    for (const v of [batch.strong, ...(batch.extraStrong ?? [])]) {
+      if (v.shape[0] !== n) {
+        throw new RangeError(
+          `Cannot run the train step: the weak view has ${n} images but a strong view ` +
+            `has ${v.shape[0]}`,
+        );
+      }
     }
     checkQueueBatch(state.queue.data.shape[0], n);
     const m = emaMomentum(config.ema, state.step);
@@ -196,7 +212,7 @@ export function createTrainStep(config: TrainStepConfig): TrainStep {
     const r = lossOf(
       state.student.params,
       state.student.buffers,
-      batch.strong,
+      [batch.strong, ...(batch.extraStrong ?? [])],
       t.k,
       state.queue.data,
     );

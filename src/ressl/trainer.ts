@@ -87,21 +87,29 @@ export interface TrainRunResult {
 /** A loss that is NaN or infinite. */
 export class NonFiniteLossError extends Error {}
 
-/** The weak and strong views of a configuration (preset ops, config sizes and normalisation). */
-export function trainViews(config: TrainConfig): { weak: ViewPipeline; strong: ViewPipeline } {
+/**
+ * The views of a configuration: the preset's ops with the config's size, normalisation and crop
+ * scale; with `multiCrop`, the strong view is the first crop and `extra` holds the others.
+ */
+export function trainViews(
+  config: TrainConfig,
+): { weak: ViewPipeline; strong: ViewPipeline; extra: ViewPipeline[] } {
   const name = config.dataset === "tinyimagenet" ? "tiny-imagenet" : config.dataset;
   const preset = augmentationPreset(name === "imagenet-multicrop" ? "imagenet" : name);
-  const adapt = (v: ViewPipeline): ViewPipeline => ({
-    size: config.image.size,
+  const adapt = (v: ViewPipeline, size: number, scale: [number, number]): ViewPipeline => ({
+    size,
     mean: [...config.image.mean],
     std: [...config.image.std],
-    ops: v.ops.map((op) =>
-      op.op === "randomResizedCrop"
-        ? { ...op, scale: [config.augment.minScale, op.scale[1]] as [number, number] }
-        : op
-    ),
+    ops: v.ops.map((op) => op.op === "randomResizedCrop" ? { ...op, scale } : op),
   });
-  return { weak: adapt(preset.weak), strong: adapt(preset.strong) };
+  const base: [number, number] = [config.augment.minScale, 1];
+  const weak = adapt(preset.weak, config.image.size, base);
+  const mc = config.multiCrop;
+  if (!mc) return { weak, strong: adapt(preset.strong, config.image.size, base), extra: [] };
+  const crops = mc.sizes.map((size, i) =>
+    adapt(preset.strong, size, [mc.minScales[i], mc.maxScales[i]])
+  );
+  return { weak, strong: crops[0], extra: crops.slice(1) };
 }
 
 function configDiff(a: unknown, b: unknown, path = ""): string | undefined {
@@ -197,6 +205,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
     dataset: opts.dataset,
     weak: views.weak,
     strong: views.strong,
+    extra: views.extra,
     key: root,
     batchSize: config.batchSize,
     workers: opts.workers ?? 0,
@@ -318,9 +327,12 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
           const n = b.indices.length;
           const next = ctx.scope(() => {
             const weak = ctx.fromArray(b.weak, [n, c, s, s]);
-            const strong = ctx.fromArray(b.strong, [n, c, s, s]);
+            const strong = ctx.fromArray(b.strong, [n, c, views.strong.size, views.strong.size]);
+            const extraStrong = b.extra.map((v, i) =>
+              ctx.fromArray(v, [n, c, views.extra[i].size, views.extra[i].size])
+            );
             const key = foldIn(root, nameId("step"), state.step);
-            return step(state, { weak, strong }, key);
+            return step(state, { weak, strong, extraStrong }, key);
           });
           disposeTrainState(state);
           state = next.state;

@@ -121,9 +121,43 @@ Deno.test("trainStep runs LARS, and rejects a batch that does not divide K", () 
   const mixed = { weak: odd.weak, strong: v.strong };
   assert.throws(
     () => step(state, mixed, rngKey(0)),
-    /weak view has 3 images but the strong view 4/,
+    /weak view has 3 images but a strong view has 4/,
   );
   [odd.weak, odd.strong, v.strong].forEach((t) => t.dispose());
   disposeTrainState(state);
   assert.equal(ctx.liveTensors, 0, "a rejected step allocates nothing");
+});
+
+Deno.test("multi-crop: a repeated crop gives the single-crop loss and update; smaller crops run", () => {
+  const step = createTrainStep(base);
+  const v = views(40);
+  const key = foldIn(rngKey(2), 0);
+  const s1 = initialState();
+  const one = step(s1, v, key);
+  const s2 = initialState();
+  const twice = step(s2, { ...v, extraStrong: [v.strong] }, key);
+  const l1 = one.metrics.loss.item(), l2 = twice.metrics.loss.item();
+  assert.ok(Math.abs(l1 - l2) <= 1e-6 * Math.abs(l1), `loss ${l2} vs single crop ${l1}`);
+  const p1 = flattenTree(one.state.student.params as never);
+  const p2 = new Map(flattenTree(twice.state.student.params as never));
+  for (const [path, t] of p1) {
+    const a = t.toFloat32(), b = p2.get(path)!.toFloat32();
+    for (let i = 0; i < a.length; i++) {
+      assert.ok(Math.abs(a[i] - b[i]) <= 1e-6 + 1e-5 * Math.abs(a[i]), `${path}[${i}]`);
+    }
+  }
+  // Crops of another size (as the 5-crop recipe's 96..192 crops) go through the same network.
+  const small = ctx.fromArray(normalArray(rngKey(41), B * 6 * 6), [B, 1, 6, 6]);
+  const s3 = initialState();
+  const multi = step(s3, { ...v, extraStrong: [small] }, key);
+  const l3 = multi.metrics.loss.item();
+  assert.ok(Number.isFinite(l3) && Math.abs(l3 - l1) > 1e-6, "the extra crop changes the loss");
+  for (const r of [one, twice, multi]) {
+    disposeTrainState(r.state);
+    r.metrics.loss.dispose();
+  }
+  for (const s of [s1, s2, s3]) disposeTrainState(s);
+  small.dispose();
+  v.weak.dispose();
+  v.strong.dispose();
 });
