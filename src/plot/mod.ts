@@ -7,3 +7,5 @@
  */
 export * from "./render.ts";
 export * from "./curves.ts";
+export * from "./tsne.ts";
+export * from "./embedding_map.ts";

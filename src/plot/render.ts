@@ -96,6 +96,16 @@ export function svgSize(svg: string): { width: number; height: number } {
   return { width: Number(w[1]), height: Number(h[1]) };
 }
 
+/** Throws unless every path ends in `.svg` or `.png` (case-insensitive). */
+export function checkChartPaths(paths: readonly string[]): void {
+  for (const path of paths) {
+    const ext = extname(path).toLowerCase();
+    if (ext !== ".svg" && ext !== ".png") {
+      throw new Error(`Cannot write chart '${path}': the file name must end in .svg or .png`);
+    }
+  }
+}
+
 /**
  * Renders `spec` and writes it atomically to each path of `out`, as SVG or PNG by extension
  * (`.svg`, `.png`). Returns the paths written, SVG ones and PNG ones.
@@ -105,12 +115,7 @@ export async function writeChart(
   out: readonly string[],
   options: SvgToPngOptions = {},
 ): Promise<{ svg: string[]; png: string[] }> {
-  for (const path of out) {
-    const ext = extname(path).toLowerCase();
-    if (ext !== ".svg" && ext !== ".png") {
-      throw new Error(`Cannot write chart '${path}': the file name must end in .svg or .png`);
-    }
-  }
+  checkChartPaths(out);
   const svgText = await renderSvg(spec);
   const written = { svg: [] as string[], png: [] as string[] };
   let png: Uint8Array | undefined;
