@@ -1,7 +1,13 @@
 /**
- * Evaluation: backbone features of a dataset and the weighted kNN classifier.
+ * Evaluation: backbone features of a dataset, the weighted kNN classifier, the linear probe,
+ * backbones from checkpoints and torchvision files, and the torchvision export.
  *
  * @module
  */
 export * from "./features.ts";
 export * from "./knn.ts";
+export * from "./linear_probe.ts";
+export * from "./linear_probe_images.ts";
+export * from "./backbone_io.ts";
+export * from "./export.ts";
+export * from "./init_weights.ts";

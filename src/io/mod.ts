@@ -6,6 +6,7 @@
  */
 export * from "./atomic.ts";
 export * from "./safetensors.ts";
+export * from "./npy.ts";
 export * from "./tree_io.ts";
 export * from "./checkpoint.ts";
 export * from "./metrics.ts";
