@@ -107,8 +107,11 @@ export function conditionalAffinities(
   return p;
 }
 
-/** Joint affinities P = (P_cond + P_cond^T) / sum, floored at machine epsilon (in place of `p`). */
-function jointAffinities(p: Float64Array, n: number): Float64Array {
+/**
+ * Joint affinities P = (P_cond + P_cond^T) / sum, floored at machine epsilon, zero diagonal; computed
+ * in place of `p` and returned.
+ */
+export function jointAffinities(p: Float64Array, n: number): Float64Array {
   let sum = 0;
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
@@ -124,8 +127,8 @@ function jointAffinities(p: Float64Array, n: number): Float64Array {
   return p;
 }
 
-/** KL(P || Q) of a map `y` [N, 2] under joint affinities `p`. */
-function klDivergence(p: Float64Array, y: Float64Array, n: number): number {
+/** KL(P || Q) of a map `y` [N, 2] under joint affinities `p` (Q: Student-t kernel of the map). */
+export function klDivergence(p: Float64Array, y: Float64Array, n: number): number {
   let z = 0;
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
@@ -145,8 +148,17 @@ function klDivergence(p: Float64Array, y: Float64Array, n: number): number {
   return kl;
 }
 
-/** Gradient of KL(exag * P || Q) with respect to the map, into `grad` [N, 2]. */
-function gradient(p: Float64Array, y: Float64Array, n: number, exag: number, grad: Float64Array) {
+/**
+ * Gradient of KL(P || Q) with respect to the map `y` [N, 2], with P scaled by `exag` (early
+ * exaggeration), written into `grad` [N, 2].
+ */
+export function klGradient(
+  p: Float64Array,
+  y: Float64Array,
+  n: number,
+  exag: number,
+  grad: Float64Array,
+): void {
   let z = 0;
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
@@ -214,7 +226,7 @@ export function tsne(
   const gains = new Float64Array(2 * n).fill(1);
   for (let it = 0; it < iterations; it++) {
     const early = it < exagIters;
-    gradient(p, y, n, early ? exaggeration : 1, grad);
+    klGradient(p, y, n, early ? exaggeration : 1, grad);
     const momentum = early ? m0 : m1;
     for (let k = 0; k < 2 * n; k++) {
       const g = grad[k];
