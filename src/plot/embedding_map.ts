@@ -21,6 +21,8 @@ export interface EmbeddingMapOptions extends TsneOptions, SvgToPngOptions {
   out: string | readonly string[];
   /** Chart title (default "t-SNE of N embeddings"). */
   title?: string;
+  /** A second, smaller title line. */
+  subtitle?: string;
 }
 
 /** What {@link embeddingMap} returns. */
@@ -58,7 +60,7 @@ function className(label: number, classes?: readonly string[]): string {
 export function embeddingMapSpec(
   coords: Float64Array,
   labels: ArrayLike<number>,
-  options: { classes?: readonly string[]; title: string },
+  options: { classes?: readonly string[]; title: string; subtitle?: string },
 ): VegaLiteSpec {
   const n = labels.length;
   const used = [...new Set(Array.from(labels))].sort((a, b) => a - b);
@@ -72,7 +74,12 @@ export function embeddingMapSpec(
     label: className(labels[i], options.classes),
   }));
   return {
-    title: { text: options.title, anchor: "start", fontSize: 15 },
+    title: {
+      text: options.title,
+      anchor: "start",
+      fontSize: 15,
+      ...(options.subtitle ? { subtitle: options.subtitle, subtitleFontSize: 12 } : {}),
+    },
     width: 460,
     height: 460,
     data: { values },
@@ -126,6 +133,7 @@ export async function embeddingMap(options: EmbeddingMapOptions): Promise<Embedd
   const spec = embeddingMapSpec(coords, labels, {
     classes: options.classes,
     title: options.title ?? `t-SNE of ${n} embeddings`,
+    subtitle: options.subtitle,
   });
   const written = await writeChart(spec, out, options);
   return { coords, kl, ...written };

@@ -9,3 +9,4 @@ export * from "./render.ts";
 export * from "./curves.ts";
 export * from "./tsne.ts";
 export * from "./embedding_map.ts";
+export * from "./checkpoint_map.ts";
