@@ -32,3 +32,4 @@ export * from "./src/data/rng.ts";
 export * from "./src/data/datasets/subset.ts";
 export * from "./src/eval/mod.ts";
 export * from "./src/io/mod.ts";
+export * from "./src/plot/mod.ts";
