@@ -169,9 +169,12 @@ function fmt(x: number): string {
 }
 
 function printLinear(r: LinearProbeResult): void {
-  console.log("epoch  top-1   top-5  train loss");
-  console.log(`best  ${fmt(r.best.top1)}  ${fmt(r.best.top5)}  (epoch ${r.best.epoch})`);
-  console.log(`last  ${fmt(r.last.top1)}  ${fmt(r.last.top5)}  (epoch ${r.last.epoch})`);
+  console.log("linear probe   top-1   top-5  epoch");
+  for (const [name, e] of [["best", r.best], ["last", r.last]] as const) {
+    console.log(
+      `${name.padEnd(13)} ${fmt(e.top1)}  ${fmt(e.top5)}  ${String(e.epoch).padStart(5)}`,
+    );
+  }
 }
 
 async function main(args: string[]): Promise<number> {
