@@ -127,7 +127,7 @@ function panel(
 export function curvesSpec(curves: RunCurves, title: string): VegaLiteSpec {
   const panels: VegaLiteSpec[] = [
     panel("Loss per step", curves.loss, { title: "step" }, { title: "relation loss" }, {
-      legend: "top-right",
+      legend: "top",
       colors: ["#1f77b4", "#9ecae1"],
       domain: [SERIES.lossMean, SERIES.loss],
     }),
@@ -136,7 +136,7 @@ export function curvesSpec(curves: RunCurves, title: string): VegaLiteSpec {
       format: ".2~g",
       zero: true,
     }, {
-      legend: null,
+      legend: "top", // a one-entry legend keeps the three plots aligned
       colors: ["#d62728"],
       domain: [SERIES.lr],
     }),
@@ -144,7 +144,7 @@ export function curvesSpec(curves: RunCurves, title: string): VegaLiteSpec {
   if (curves.knn.length > 0) {
     panels.push(
       panel("kNN accuracy", curves.knn, { title: "epoch" }, { title: "accuracy (%)" }, {
-        legend: "bottom-right",
+        legend: "top",
         points: true,
         colors: ["#2ca02c", "#98df8a"],
         domain: [SERIES.knnTop1, SERIES.knnTop5],
@@ -173,16 +173,20 @@ export interface PlotRunOptions extends SvgToPngOptions {
 
 function defaultTitle(runDir: string): string {
   const name = basename(resolve(runDir));
+  let cfg;
   try {
-    const cfg = JSON.parse(Deno.readTextFileSync(join(runDir, "config.json")));
-    const parts = [cfg?.run?.preset, cfg?.config?.dataset && `on ${cfg.config.dataset}`]
-      .filter((p) => typeof p === "string" && p !== "");
-    const depth = cfg?.config?.model?.depth;
-    if (typeof depth === "number") parts.splice(1, 0, `ResNet-${depth}`);
-    return parts.length ? `${name}: ${parts.join(" ")}` : name;
+    cfg = JSON.parse(Deno.readTextFileSync(join(runDir, "config.json")));
   } catch {
     return name; // config.json is optional for plotting
   }
+  const model = cfg?.config?.model, dataset = cfg?.config?.dataset, preset = cfg?.run?.preset;
+  let text = typeof model?.depth === "number" ? `ResNet-${model.depth}` : "";
+  if (text && typeof model?.width === "number" && model.width !== 64) {
+    text += ` (width ${model.width})`;
+  }
+  if (typeof dataset === "string") text += `${text ? " on " : ""}${dataset}`;
+  if (typeof preset === "string" && preset !== dataset) text += `, preset ${preset}`;
+  return text ? `${name}: ${text}` : name;
 }
 
 /**

@@ -53,8 +53,8 @@ Deno.test("plotRun writes curves.svg and curves.png: loss, lr and kNN panels", a
     await Deno.writeTextFile(
       `${dir}/config.json`,
       JSON.stringify({
-        config: { dataset: "fashion-mnist", model: { depth: 18 } },
-        run: { preset: "fashion-mnist" },
+        config: { dataset: "fashion-mnist", model: { depth: 18, width: 16 } },
+        run: { preset: "fmnist-small" },
       }),
     );
     const out = await plotRun(dir);
@@ -75,7 +75,10 @@ Deno.test("plotRun writes curves.svg and curves.png: loss, lr and kNN panels", a
       assert.ok(svg.includes(`>${s}</text>`), `SVG lacks the legend entry '${s}'`);
     }
     const name = dir.split("/").at(-1);
-    assert.ok(svg.includes(`>${name}: fashion-mnist ResNet-18 on fashion-mnist</text>`), "title");
+    assert.ok(
+      svg.includes(`>${name}: ResNet-18 (width 16) on fashion-mnist, preset fmnist-small</text>`),
+      "title",
+    );
     // two loss lines, one lr line, two kNN lines, and kNN points
     assert.equal(svg.match(/aria-roledescription="line mark"/g)?.length ?? 0, 5);
     assert.equal(svg.match(/aria-roledescription="point"/g)?.length ?? 0, 8);
