@@ -10,8 +10,14 @@ import { checkStatus, DataType, type DnnlSymbols, FormatTag } from "../../ffi/dn
 import { dimsT } from "./cpu_memdesc.ts";
 import { DNNL_SIZEOF } from "../../ffi/dnnl/mod.ts";
 
-/** `DNNL_MEMORY_ALLOCATE`: asks `dnnl_memory_create` to allocate the buffer itself. */
-const MEMORY_ALLOCATE = Deno.UnsafePointer.create(0xffffffffffffffffn);
+/**
+ * `DNNL_MEMORY_ALLOCATE`: asks `dnnl_memory_create` to allocate the buffer itself. Made on first
+ * use, not at import: creating a pointer needs FFI permission, and importing mod.ts must not.
+ */
+let memoryAllocate: Deno.PointerValue | undefined;
+function memoryAllocatePointer(): Deno.PointerValue {
+  return memoryAllocate ??= Deno.UnsafePointer.create(0xffffffffffffffffn);
+}
 
 /** Idle bytes the pool keeps before it releases buffers to the system. */
 const POOL_IDLE_LIMIT = 3 * 1024 ** 3;
@@ -88,7 +94,7 @@ export class BufferPool {
     );
     const out = new BigUint64Array(1);
     checkStatus(
-      this.#sym.dnnl_memory_create(out, md, this.#engine, MEMORY_ALLOCATE),
+      this.#sym.dnnl_memory_create(out, md, this.#engine, memoryAllocatePointer()),
       `allocate ${size} bytes`,
     );
     const owner = Deno.UnsafePointer.create(out[0])!;
