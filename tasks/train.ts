@@ -11,6 +11,7 @@ import { openDataset } from "../src/data/datasets/mod.ts";
 import { firstImages } from "../src/data/datasets/subset.ts";
 import { downloadDataset } from "../src/data/download.ts";
 import { Progress } from "../src/io/progress.ts";
+import { plotRun } from "../src/plot/curves.ts";
 import { effectiveLr } from "../src/ressl/config.ts";
 import { NonFiniteLossError, runTraining } from "../src/ressl/trainer.ts";
 import { createContext } from "../src/tensor/mod.ts";
@@ -111,6 +112,12 @@ async function main(args: string[]): Promise<number> {
         }` +
         (result.lastCheckpoint ? `, checkpoint ${result.lastCheckpoint}` : ""),
     );
+    try {
+      const plots = await plotRun(runtime.out);
+      console.log(`training curves: ${[...plots.png, ...plots.svg].join(", ")}`);
+    } catch (e) {
+      console.error(`warning: cannot plot the training curves: ${(e as Error).message}`);
+    }
     return 0;
   } catch (e) {
     console.error(`\n${(e as Error).message}`);
