@@ -15,6 +15,7 @@ import { plotRun } from "../src/plot/curves.ts";
 import { effectiveLr } from "../src/ressl/config.ts";
 import { NonFiniteLossError, runTraining } from "../src/ressl/trainer.ts";
 import { createContext } from "../src/tensor/mod.ts";
+import { loadBackboneInit } from "../src/eval/init_weights.ts";
 import { parseTrainArgs, TRAIN_USAGE } from "./train_args.ts";
 
 const DATA_NAMES: Record<string, string> = { tinyimagenet: "tiny-imagenet" };
@@ -93,7 +94,9 @@ async function main(args: string[]): Promise<number> {
       workers: runtime.workers,
       progress: new Progress({ interactive: Deno.stdout.isTerminal() && !runtime.plain }),
       stop,
+      initialize: runtime.init ? (state) => loadBackboneInit(ctx, state, runtime.init!) : undefined,
       runInfo: {
+        init: runtime.init,
         preset: runtime.preset,
         backend: backend.name,
         versions: backend.versions,

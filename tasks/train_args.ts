@@ -23,6 +23,8 @@ export interface TrainRuntime {
   device: "auto" | "cpu" | "cuda" | "reference";
   threads?: number;
   out: string;
+  /** torchvision-named safetensors backbone to start from (a new run only). */
+  init?: string;
   /** Checkpoint to resume from; "" means the newest checkpoint of `out`. */
   resume?: string;
   maxSteps?: number;
@@ -54,6 +56,7 @@ Options:
   --workers <n>          augmentation workers (default 1; 0 = on the main thread)
   --out <dir>            run folder (default runs/<preset>-<date>)
   --resume [<ckpt>]      continue a run: the given checkpoint, or the newest one in --out
+  --init <file>          start from a torchvision-named safetensors backbone (deno task export)
   --knn-every <n>        kNN monitor every n epochs (0 = off)
   --max-steps <n>        stop after n steps in total (smoke runs)
   --limit <n>            train on the first n images only (smoke runs)
@@ -108,6 +111,7 @@ export async function parseTrainArgs(
         workers: { type: "string" },
         out: { type: "string" },
         resume: { type: "string" },
+        init: { type: "string" },
         "knn-every": { type: "string" },
         "max-steps": { type: "string" },
         limit: { type: "string" },
@@ -152,6 +156,9 @@ export async function parseTrainArgs(
   if (knn !== undefined) flags.knnEvery = knn;
   config = validateConfig(mergeConfig(config, flags, "the command-line flags"));
 
+  if (v.init !== undefined && v.resume !== undefined) {
+    throw new RangeError("Invalid flags: --init starts a new run and cannot be used with --resume");
+  }
   const device = v.device ?? "auto";
   if (!["auto", "cpu", "cuda", "reference"].includes(device)) {
     throw new RangeError(
@@ -168,6 +175,7 @@ export async function parseTrainArgs(
     workers: int("workers", v.workers, 0) ?? 1,
     out: v.out ?? `runs/${preset}-${stamp}`,
     resume: v.resume,
+    init: v.init,
     maxSteps: int("max-steps", v["max-steps"], 1),
     limit: int("limit", v.limit, 1),
     plain: v.plain ?? false,

@@ -66,6 +66,11 @@ export interface TrainRunOptions {
   progress?: Progress;
   /** Set to request a stop: the run checkpoints at the current step and returns. */
   stop?: { requested: boolean };
+  /**
+   * Applied to the fresh state of a new run (not on resume), e.g. loading pretrained backbone
+   * weights (`train --init`, `loadBackboneInit`).
+   */
+  initialize?: (state: TrainState) => Promise<TrainState>;
   /** Written into config.json beside the config (backend, library versions, command line). */
   runInfo?: Record<string, unknown>;
 }
@@ -236,6 +241,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
       }
       await Deno.remove(metricsPath).catch(() => {});
       state = initTrainState(ctx, config);
+      if (opts.initialize) state = await opts.initialize(state);
     }
     await writeFileAtomic(
       join(outDir, "config.json"),

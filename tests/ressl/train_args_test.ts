@@ -22,6 +22,7 @@ Deno.test("parseTrainArgs() rejects bad flags naming them", async () => {
   await assert.rejects(() => parseTrainArgs(["--epochs", "two"]), /--epochs/);
   await assert.rejects(() => parseTrainArgs(["--bogus"]), /Invalid command line.*bogus/);
   await assert.rejects(() => parseTrainArgs(["--device", "tpu"]), /--device/);
+  await assert.rejects(() => parseTrainArgs(["--init", "a", "--resume"]), /--init .* --resume/);
   await assert.rejects(() => parseTrainArgs(["--preset", "mnist"]), /preset 'mnist'/);
   await assert.rejects(() => parseTrainArgs(["--batch-size", "100"]), /queueSize/);
   await assert.rejects(() => parseTrainArgs(["--config", "/nonexistent.json"]), /nonexistent/);
