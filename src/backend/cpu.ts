@@ -128,10 +128,8 @@ export class CpuBackend implements Backend {
       return;
     }
     const from = view(this.rt.plain(src), src.dtype);
-    const to = view(
-      src === dst ? this.rt.plain(dst) : this.rt.output(dst, this.#prefix(dst, dstOffset + length)),
-      dst.dtype,
-    );
+    const whole = src !== dst && dstOffset === 0 && length === dst.length;
+    const to = view(whole ? this.rt.output(dst, null) : this.rt.plain(dst), dst.dtype);
     if (from === to) to.copyWithin(dstOffset, srcOffset, srcOffset + length);
     else to.set(from.subarray(srcOffset, srcOffset + length), dstOffset);
   }
@@ -455,10 +453,6 @@ export class CpuBackend implements Backend {
   #s(k: string, name: string, s: Storage, dtype: DType | null, needed: number): CpuStorage {
     this.#open(k);
     return cpuStorage(this, k, name, s, dtype, needed);
-  }
-
-  #prefix(s: CpuStorage, count: number) {
-    return count === s.length ? null : this.rt.mds.plain([count]);
   }
 
   #dims(kernel: string, o: RowOpts): void {

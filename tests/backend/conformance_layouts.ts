@@ -205,8 +205,12 @@ function runChain(be: Backend, t: ChainCase): Record<string, Float32Array> {
   be.copy({ src: y2, dst: part, srcOffset: 1, dstOffset: 0, length: B - 1 });
   be.upload(part, new Float32Array([-2]), B - 1);
   be.axpby({ x: z1, y: a1, out: z1, alpha: 0.5, beta: -1, n: A });
+  // A tail write into a blocked storage keeps the elements before it.
+  const tail = mk(A), tailLen = Math.min(B, A - 1);
+  be.copy({ src: a1, dst: tail, srcOffset: 0, dstOffset: 0, length: A });
+  be.copy({ src: y2, dst: tail, srcOffset: 0, dstOffset: A - tailLen, length: tailLen });
   const named = { y1, z1, a1, mean, vr, y2, s2, f, o, rowSums, ds, dA1, dW2, dZ1, dY1, dG, dB };
-  const more = { dW1, w1, buf, y1Again, whole, part, sq };
+  const more = { dW1, w1, buf, y1Again, whole, part, sq, tail };
   const out = Object.fromEntries(
     Object.entries({ ...named, ...more }).map(([k, s]) => [k, be.download(s) as Float32Array]),
   );
@@ -269,6 +273,7 @@ function chainScales(t: ChainCase, v: Record<string, Float32Array>): Record<stri
     whole: z1,
     part: y2 + 3,
     sq: z1 * z1,
+    tail: z1 + y2,
   };
 }
 
