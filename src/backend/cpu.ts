@@ -24,21 +24,10 @@ import type {
 import { dnnlBuildHash, type DnnlLibrary, loadDnnl } from "../../ffi/dnnl/mod.ts";
 import { CpuRuntime } from "./cpu_runtime.ts";
 import { CpuStorage } from "./cpu_storage.ts";
-import * as conv from "./cpu_conv.ts";
 import * as elt from "./cpu_eltwise.ts";
+import * as images from "./cpu_images.ts";
 import * as mat from "./cpu_matrix.ts";
-import * as norm from "./cpu_norm.ts";
-import * as pool from "./cpu_pool.ts";
-import {
-  checkBatchNorm,
-  checkConvGeometry,
-  checkDims,
-  checkDistinct,
-  checkEps,
-  checkPoolGeometry,
-  checkScalars,
-  cpuStorage,
-} from "./cpu_validate.ts";
+import { checkDims, checkDistinct, checkEps, checkScalars, cpuStorage } from "./cpu_validate.ts";
 import { allocHostArray, hostArrayDType } from "./reference_storage.ts";
 
 /** The environment variable that sets the cpu backend's thread count. */
@@ -310,31 +299,18 @@ export class CpuBackend implements Backend {
   // ---- images -------------------------------------------------------------------------------
 
   conv2dForward(o: { x: Storage; w: Storage; y: Storage; geom: Conv2dGeometry }): void {
-    const [K, g] = ["conv2dForward", o.geom];
-    checkConvGeometry(K, g);
-    checkDistinct(K, { y: o.y }, { x: o.x, w: o.w });
-    const x = this.#s(K, "x", o.x, F32, g.n * g.c * g.h * g.w);
-    const w = this.#s(K, "w", o.w, F32, g.k * g.c * g.r * g.s);
-    conv.conv2dForward(this.rt, x, w, this.#s(K, "y", o.y, F32, g.n * g.k * g.outH * g.outW), g);
+    this.#open("conv2dForward");
+    images.conv2dForward(this, this.rt, o);
   }
 
   conv2dBackwardData(o: { dy: Storage; w: Storage; dx: Storage; geom: Conv2dGeometry }): void {
-    const [K, g] = ["conv2dBackwardData", o.geom];
-    checkConvGeometry(K, g);
-    checkDistinct(K, { dx: o.dx }, { dy: o.dy, w: o.w });
-    const dy = this.#s(K, "dy", o.dy, F32, g.n * g.k * g.outH * g.outW);
-    const w = this.#s(K, "w", o.w, F32, g.k * g.c * g.r * g.s);
-    conv.conv2dBackwardData(this.rt, dy, w, this.#s(K, "dx", o.dx, F32, g.n * g.c * g.h * g.w), g);
+    this.#open("conv2dBackwardData");
+    images.conv2dBackwardData(this, this.rt, o);
   }
 
   conv2dBackwardWeights(o: { x: Storage; dy: Storage; dw: Storage; geom: Conv2dGeometry }): void {
-    const [K, g] = ["conv2dBackwardWeights", o.geom];
-    checkConvGeometry(K, g);
-    checkDistinct(K, { dw: o.dw }, { x: o.x, dy: o.dy });
-    const x = this.#s(K, "x", o.x, F32, g.n * g.c * g.h * g.w);
-    const dy = this.#s(K, "dy", o.dy, F32, g.n * g.k * g.outH * g.outW);
-    const dw = this.#s(K, "dw", o.dw, F32, g.k * g.c * g.r * g.s);
-    conv.conv2dBackwardWeights(this.rt, x, dy, dw, g);
+    this.#open("conv2dBackwardWeights");
+    images.conv2dBackwardWeights(this, this.rt, o);
   }
 
   batchNormForwardTraining(o: {
@@ -347,9 +323,8 @@ export class CpuBackend implements Backend {
     geom: BatchNormGeometry;
     eps: number;
   }): void {
-    const K = "batchNormForwardTraining";
-    const s = this.#bn(K, o, ["x", "gamma", "beta"], ["y", "mean", "variance"]);
-    norm.batchNormForwardTraining(this.rt, { ...s, geom: o.geom, eps: o.eps } as never);
+    this.#open("batchNormForwardTraining");
+    images.batchNormForwardTraining(this, this.rt, o);
   }
 
   batchNormForwardInference(o: {
@@ -362,9 +337,8 @@ export class CpuBackend implements Backend {
     geom: BatchNormGeometry;
     eps: number;
   }): void {
-    const K = "batchNormForwardInference";
-    const s = this.#bn(K, o, ["x", "gamma", "beta", "mean", "variance"], ["y"]);
-    norm.batchNormForwardInference(this.rt, { ...s, geom: o.geom, eps: o.eps } as never);
+    this.#open("batchNormForwardInference");
+    images.batchNormForwardInference(this, this.rt, o);
   }
 
   batchNormBackward(o: {
@@ -379,47 +353,28 @@ export class CpuBackend implements Backend {
     geom: BatchNormGeometry;
     eps: number;
   }): void {
-    const K = "batchNormBackward";
-    const s = this.#bn(K, o, ["x", "dy", "gamma", "mean", "variance"], ["dx", "dgamma", "dbeta"]);
-    norm.batchNormBackward(this.rt, { ...s, geom: o.geom, eps: o.eps } as never);
+    this.#open("batchNormBackward");
+    images.batchNormBackward(this, this.rt, o);
   }
 
   maxPool2dForward(o: { x: Storage; y: Storage; geom: Pool2dGeometry }): void {
-    const [K, g] = ["maxPool2dForward", o.geom];
-    checkPoolGeometry(K, g);
-    checkDistinct(K, { y: o.y }, { x: o.x });
-    const x = this.#s(K, "x", o.x, F32, g.n * g.c * g.h * g.w);
-    pool.maxPool2dForward(this.rt, x, this.#s(K, "y", o.y, F32, g.n * g.c * g.outH * g.outW), g);
+    this.#open("maxPool2dForward");
+    images.maxPool2dForward(this, this.rt, o);
   }
 
   maxPool2dBackward(o: { x: Storage; dy: Storage; dx: Storage; geom: Pool2dGeometry }): void {
-    const [K, g] = ["maxPool2dBackward", o.geom];
-    checkPoolGeometry(K, g);
-    checkDistinct(K, { dx: o.dx }, { x: o.x, dy: o.dy });
-    const x = this.#s(K, "x", o.x, F32, g.n * g.c * g.h * g.w);
-    const dy = this.#s(K, "dy", o.dy, F32, g.n * g.c * g.outH * g.outW);
-    const dx = this.#s(K, "dx", o.dx, F32, g.n * g.c * g.h * g.w);
-    pool.maxPool2dBackward(this.rt, x, dy, dx, g);
+    this.#open("maxPool2dBackward");
+    images.maxPool2dBackward(this, this.rt, o);
   }
 
   globalAvgPool(o: { x: Storage; y: Storage; n: number; c: number; hw: number }): void {
-    const K = "globalAvgPool";
-    checkDims(K, { n: o.n, c: o.c, hw: o.hw }, 1);
-    checkDistinct(K, { y: o.y }, { x: o.x });
-    const x = this.#s(K, "x", o.x, F32, o.n * o.c * o.hw);
-    pool.globalAvgPool(this.rt, { ...o, x, y: this.#s(K, "y", o.y, F32, o.n * o.c) });
+    this.#open("globalAvgPool");
+    images.globalAvgPool(this, this.rt, o);
   }
 
-  globalAvgPoolBackward(o: { dy: Storage; dx: Storage; n: number; c: number; hw: number }) {
-    const K = "globalAvgPoolBackward";
-    checkDims(K, { n: o.n, c: o.c, hw: o.hw }, 1);
-    checkDistinct(K, { dx: o.dx }, { dy: o.dy });
-    const dy = this.#s(K, "dy", o.dy, F32, o.n * o.c);
-    pool.globalAvgPoolBackward(this.rt, {
-      ...o,
-      dy,
-      dx: this.#s(K, "dx", o.dx, F32, o.n * o.c * o.hw),
-    });
+  globalAvgPoolBackward(o: { dy: Storage; dx: Storage; n: number; c: number; hw: number }): void {
+    this.#open("globalAvgPoolBackward");
+    images.globalAvgPoolBackward(this, this.rt, o);
   }
 
   // ---- optimiser ----------------------------------------------------------------------------
@@ -478,23 +433,6 @@ export class CpuBackend implements Backend {
       );
     }
     return out;
-  }
-
-  #bn(
-    kernel: string,
-    o: Record<string, unknown> & { geom: BatchNormGeometry; eps: number },
-    inputs: string[],
-    outputs: string[],
-  ): Record<string, CpuStorage> {
-    const g = o.geom;
-    checkBatchNorm(kernel, g, o.eps);
-    const pick = (names: string[]) => Object.fromEntries(names.map((n) => [n, o[n] as Storage]));
-    checkDistinct(kernel, pick(outputs), pick(inputs));
-    const size = (name: string) =>
-      (name === "x" || name === "y" || name === "dx" || name === "dy") ? g.n * g.c * g.hw : g.c;
-    return Object.fromEntries(
-      [...inputs, ...outputs].map((n) => [n, this.#s(kernel, n, o[n] as Storage, F32, size(n))]),
-    );
   }
 }
 

@@ -15,6 +15,8 @@ import { createReferenceBackend } from "../../src/backend/reference.ts";
 import { abs, type Bound, type Call, check } from "./conformance_harness.ts";
 import { defineLayoutChains } from "./conformance_layouts.ts";
 import { defineResNetConformance } from "./conformance_resnet.ts";
+import { defineElementwise } from "./conformance_elementwise.ts";
+import { bnScales, logSoftmaxBackwardScale, softmaxBackwardScale } from "./conformance_scales.ts";
 
 const RUNS = 12;
 
@@ -84,7 +86,8 @@ const rowShape = fc.record({
   cols: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constant(4096)),
 });
 
-type Prop = (subject: Backend, oracle: Backend) => void;
+/** A property body: the backend under test and the reference oracle. */
+export type Prop = (subject: Backend, oracle: Backend) => void;
 
 /** Registers one test that runs `prop` with a fresh subject and oracle and checks for leaks. */
 function define(name: string, make: () => Backend, kernel: string, prop: Prop): void {
@@ -101,7 +104,8 @@ function define(name: string, make: () => Backend, kernel: string, prop: Prop): 
   });
 }
 
-function property<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, runs = RUNS): void {
+/** Runs a fast-check property `runs` times. */
+export function property<T>(arb: fc.Arbitrary<T>, body: (v: T) => void, runs = RUNS): void {
   fc.assert(fc.property(arb, (v) => body(v)), { numRuns: runs });
 }
 
@@ -378,185 +382,4 @@ export function defineConformance(name: string, make: () => Backend): void {
   defineElementwise(d);
   defineLayoutChains(name, make);
   defineResNetConformance(name, make);
-}
-
-function defineElementwise(d: (kernel: string, prop: Prop) => void): void {
-  const coef = fc.oneof(
-    fc.constantFrom(0, 1, -1, 0.99, 0.01),
-    fc.double({ min: -2, max: 2, noNaN: true }),
-  );
-  const arb = fc.integer({ min: 1, max: 400 }).chain((n) =>
-    fc.record({
-      n: fc.constant(n),
-      x: vals(n),
-      y: vals(n),
-      alpha: coef,
-      beta: coef,
-      lr: fc.double({ min: 0, max: 0.5, noNaN: true }),
-      momentum: fc.constantFrom(0, 0.9),
-      weightDecay: fc.constantFrom(0, 5e-4),
-      nesterov: fc.boolean(),
-    })
-  );
-  d(
-    "elementwise: axpby (incl. in place), mul, relu, reluBackward, sum, broadcastScalar",
-    (s, r) => {
-      property(arb, ({ n, x, y, alpha, beta }) => {
-        const ab = { alpha, beta, n };
-        check(
-          s,
-          r,
-          "axpby",
-          { inputs: { x, y }, outputs: { out: n } },
-          (be, st) => be.axpby({ ...ab, x: st.x, y: st.y, out: st.out }),
-        );
-        check(
-          s,
-          r,
-          "axpby out=x",
-          { inputs: { y }, outputs: {}, inOut: { x } },
-          (be, st) => be.axpby({ ...ab, x: st.x, y: st.y, out: st.x }),
-        );
-        check(
-          s,
-          r,
-          "axpby out=y",
-          { inputs: { x }, outputs: {}, inOut: { y } },
-          (be, st) => be.axpby({ ...ab, x: st.x, y: st.y, out: st.y }),
-        );
-        check(
-          s,
-          r,
-          "mul",
-          { inputs: { a: x, b: y }, outputs: { out: n } },
-          (be, st) => be.mul({ a: st.a, b: st.b, out: st.out, n }),
-        );
-        check(
-          s,
-          r,
-          "relu",
-          { inputs: { x }, outputs: { y: n } },
-          (be, st) => be.relu({ x: st.x, y: st.y, n }),
-        );
-        const yr = x.map((v) => (v > 0 ? v : 0));
-        check(
-          s,
-          r,
-          "reluBackward",
-          { inputs: { y: yr, dy: y }, outputs: { dx: n } },
-          (be, st) => be.reluBackward({ y: st.y, dy: st.dy, dx: st.dx, n }),
-        );
-        check(
-          s,
-          r,
-          "sum",
-          { inputs: { x }, outputs: { out: 1 } },
-          (be, st) => be.sum({ x: st.x, out: st.out, alpha, n }),
-        );
-        check(
-          s,
-          r,
-          "broadcastScalar",
-          { inputs: { s: y }, outputs: { out: n } },
-          (be, st) => be.broadcastScalar({ s: st.s, out: st.out, alpha, n }),
-        );
-      });
-    },
-  );
-  d("sgdUpdate (momentum, weight decay, nesterov; in place)", (s, r) => {
-    property(arb, ({ n, x, y, lr, momentum, weightDecay, nesterov }) => {
-      const buf = y.map((v) => v / 4);
-      check(
-        s,
-        r,
-        "sgdUpdate",
-        { inputs: { grad: y }, outputs: {}, inOut: { param: x, momentumBuf: buf } },
-        (be, st) =>
-          be.sgdUpdate({
-            param: st.param,
-            grad: st.grad,
-            momentumBuf: st.momentumBuf,
-            n,
-            lr,
-            momentum,
-            weightDecay,
-            nesterov,
-          }),
-      );
-    });
-  });
-}
-
-/** Term magnitudes of dx = y * (dy - sum(dy * y)): |y| * (|dy| + sum |dy * y|). */
-function softmaxBackwardScale(y: Float32Array, dy: Float32Array, rows: number, cols: number) {
-  const out = new Float32Array(y.length);
-  for (let r = 0; r < rows; r++) {
-    let t = 0;
-    for (let j = r * cols; j < (r + 1) * cols; j++) t += Math.abs(dy[j] * y[j]);
-    for (let j = r * cols; j < (r + 1) * cols; j++) out[j] = Math.abs(y[j]) * (Math.abs(dy[j]) + t);
-  }
-  return out;
-}
-
-/** Term magnitudes of dx = dy - exp(y) * sum(dy): |dy| + exp(y) * sum |dy|. */
-function logSoftmaxBackwardScale(y: Float32Array, dy: Float32Array, rows: number, cols: number) {
-  const out = new Float32Array(y.length);
-  for (let r = 0; r < rows; r++) {
-    let t = 0;
-    for (let j = r * cols; j < (r + 1) * cols; j++) t += Math.abs(dy[j]);
-    for (let j = r * cols; j < (r + 1) * cols; j++) out[j] = Math.abs(dy[j]) + Math.exp(y[j]) * t;
-  }
-  return out;
-}
-
-/**
- * Term magnitudes of batch norm's outputs per channel: means and variances against max|x| (and its
- * square), y against |gamma| max|x| / sigma + |beta|, gradients against the sizes of the sums
- * they are made of (sigma from the given statistics, or the batch's own for the forward).
- */
-function bnScales(
-  g: { n: number; c: number; hw: number },
-  eps: number,
-  x: Float32Array,
-  dy: Float32Array,
-  gamma: Float32Array,
-  beta: Float32Array,
-  stats: { mean: Float32Array; variance: Float32Array } | null,
-): Record<string, Float32Array> {
-  const M = g.n * g.hw;
-  const sc = (len: number) => new Float32Array(len);
-  const [y, mean, variance, dx, dgamma, dbeta] = [
-    sc(x.length),
-    sc(g.c),
-    sc(g.c),
-    sc(x.length),
-    sc(g.c),
-    sc(g.c),
-  ];
-  for (let ch = 0; ch < g.c; ch++) {
-    const idx: number[] = [];
-    for (let i = 0; i < g.n; i++) {
-      for (let p = 0; p < g.hw; p++) idx.push((i * g.c + ch) * g.hw + p);
-    }
-    let s1 = 0, s2 = 0, mxX = 0, mxDy = 0;
-    for (const j of idx) {
-      s1 += x[j];
-      mxX = Math.max(mxX, Math.abs(x[j]));
-      mxDy = Math.max(mxDy, Math.abs(dy[j]));
-    }
-    const mu = stats ? stats.mean[ch] : s1 / M;
-    for (const j of idx) s2 += (x[j] - mu) ** 2;
-    const sigma = Math.sqrt((stats ? stats.variance[ch] : s2 / M) + eps);
-    let mxHat = 0;
-    for (const j of idx) mxHat = Math.max(mxHat, Math.abs(x[j] - mu) / sigma);
-    mean[ch] = mxX;
-    variance[ch] = mxX * mxX;
-    dbeta[ch] = M * mxDy;
-    dgamma[ch] = M * mxDy * mxHat;
-    for (const j of idx) {
-      y[j] = Math.abs(gamma[ch]) * 2 * mxX / sigma + Math.abs(beta[ch]);
-      dx[j] = Math.abs(gamma[ch]) / sigma * mxDy * (2 + mxHat * mxHat);
-    }
-  }
-  return { y, mean, variance, dx, dgamma, dbeta };
 }
