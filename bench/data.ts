@@ -10,6 +10,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { writeSection } from "./report.ts";
 import { memoryDataset } from "../src/data/datasets/dataset.ts";
 import { Loader } from "../src/data/loader.ts";
 import { augmentationPreset } from "../src/data/pipelines.ts";
@@ -101,6 +102,7 @@ export async function main(args: string[]): Promise<DataBenchResult[]> {
       batches: { type: "string", default: "8" },
       "batch-size": { type: "string", default: "256" },
       "no-peer": { type: "boolean", default: false },
+      write: { type: "string" },
     },
   });
   const batches = Number(values.batches), batchSize = Number(values["batch-size"]);
@@ -126,6 +128,29 @@ export async function main(args: string[]): Promise<DataBenchResult[]> {
       `${r.preset.padEnd(15)} ${r.shape.padEnd(10)} ${
         String(r.workers === "torchvision" ? "torchvision (PIL, 1 proc)" : r.workers).padEnd(12)
       } ${r.imagesPerSecond.toFixed(0).padStart(9)}`,
+    );
+  }
+  if (values.write) {
+    const rows = results.map((r) =>
+      `| ${r.preset} | ${r.shape} | ${
+        r.workers === "torchvision" ? "torchvision (PIL, 1 process)" : r.workers
+      } | ${r.imagesPerSecond.toFixed(0)} |`
+    );
+    const load = await Deno.readTextFile("/proc/loadavg").catch(() => "n/a");
+    await writeSection(
+      values.write,
+      "data",
+      [
+        "## Data loader: augmented images/s (weak + strong view of each image)",
+        "",
+        `Produced by \`deno run --allow-all bench/data.ts ${args.join(" ")}\` on ${
+          new Date().toISOString().slice(0, 10)
+        } (load average before the write: ${load.split(" ").slice(0, 3).join(" ")}).`,
+        "",
+        "| preset | image | workers | images/s |",
+        "|---|---|---|---:|",
+        ...rows,
+      ].join("\n"),
     );
   }
   return results;

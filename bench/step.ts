@@ -13,6 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { writeSection } from "./report.ts";
 import { createCpuBackend } from "../src/backend/cpu.ts";
 import { rngKey } from "../src/data/rng.ts";
 import {
@@ -242,8 +243,6 @@ export async function main(args: string[]): Promise<void> {
     const cmd = `deno run --allow-all bench/step.ts ${args.join(" ")}`;
     const load = await Deno.readTextFile("/proc/loadavg").catch(() => "n/a");
     const text = [
-      "# Benchmarks",
-      "",
       "## ReSSL training step: cpu backend (oneDNN) vs PyTorch 1.13",
       "",
       `Produced by \`${cmd}\` on ${new Date().toISOString().slice(0, 10)} ` +
@@ -253,7 +252,7 @@ export async function main(args: string[]): Promise<void> {
       md,
       "",
     ].join("\n");
-    await Deno.writeTextFile(values.write, text);
+    await writeSection(values.write, "step", text);
   }
 }
 

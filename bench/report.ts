@@ -1,0 +1,29 @@
+/**
+ * Writes one benchmark's section of a Markdown report (`docs/benchmarks.md`): the text between
+ * `<!-- NAME:begin -->` and `<!-- NAME:end -->` is replaced (or appended when absent), the rest of
+ * the file is kept, the file is written atomically and formatted with `deno fmt`.
+ *
+ * @module
+ */
+
+import { writeFileAtomic } from "../src/io/atomic.ts";
+
+/** Returns `doc` with section `name` set to `body`. */
+export function replaceSection(doc: string, name: string, body: string): string {
+  const begin = `<!-- ${name}:begin -->`, end = `<!-- ${name}:end -->`;
+  const block = `${begin}\n\n${body.trim()}\n\n${end}`;
+  const i = doc.indexOf(begin), j = doc.indexOf(end);
+  if (i >= 0 && j > i) return doc.slice(0, i) + block + doc.slice(j + end.length);
+  const base = doc.trim() === "" ? "# Benchmarks\n" : doc.trimEnd() + "\n";
+  return `${base}\n${block}\n`;
+}
+
+/** Sets section `name` of the report at `path` to `body` (atomic write, then `deno fmt`). */
+export async function writeSection(path: string, name: string, body: string): Promise<void> {
+  const doc = await Deno.readTextFile(path).catch((e) => {
+    if (e instanceof Deno.errors.NotFound) return "";
+    throw e;
+  });
+  await writeFileAtomic(path, replaceSection(doc, name, body));
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path] }).output();
+}
