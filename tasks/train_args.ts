@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { choiceFlag, DEVICES, intFlag, parseFlags, positiveFlag } from "./cli_util.ts";
 import {
   mergeConfig,
   presetConfig,
@@ -64,24 +64,6 @@ Options:
   --help                 this text
 `;
 
-function int(flag: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    throw new RangeError(`Invalid flag --${flag}: expected an integer >= ${min}, got '${v}'`);
-  }
-  return n;
-}
-
-function num(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new RangeError(`Invalid flag --${flag}: expected a number > 0, got '${v}'`);
-  }
-  return n;
-}
-
 /** Parses the flags; returns null when `--help` was given. Throws a clear error on bad input. */
 export async function parseTrainArgs(
   args: string[],
@@ -90,39 +72,32 @@ export async function parseTrainArgs(
   const argv = args.flatMap((a, i) =>
     a === "--resume" && (i + 1 === args.length || args[i + 1].startsWith("--")) ? [a, ""] : [a]
   );
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        preset: { type: "string" },
-        config: { type: "string" },
-        data: { type: "string" },
-        download: { type: "boolean" },
-        epochs: { type: "string" },
-        "batch-size": { type: "string" },
-        lr: { type: "string" },
-        width: { type: "string" },
-        seed: { type: "string" },
-        device: { type: "string" },
-        threads: { type: "string" },
-        workers: { type: "string" },
-        out: { type: "string" },
-        resume: { type: "string" },
-        init: { type: "string" },
-        "knn-every": { type: "string" },
-        "max-steps": { type: "string" },
-        limit: { type: "string" },
-        plain: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new TypeError(`Invalid command line: ${(e as Error).message} (see --help)`);
-  }
-  const v = parsed.values;
+  const v = parseFlags(argv, {
+    preset: { type: "string" },
+    config: { type: "string" },
+    data: { type: "string" },
+    download: { type: "boolean" },
+    epochs: { type: "string" },
+    "batch-size": { type: "string" },
+    lr: { type: "string" },
+    width: { type: "string" },
+    seed: { type: "string" },
+    device: { type: "string" },
+    threads: { type: "string" },
+    workers: { type: "string" },
+    out: { type: "string" },
+    resume: { type: "string" },
+    init: { type: "string" },
+    "knn-every": { type: "string" },
+    "max-steps": { type: "string" },
+    limit: { type: "string" },
+    plain: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }) as Record<string, string | undefined> & {
+    download?: boolean;
+    plain?: boolean;
+    help?: boolean;
+  };
   if (v.help) return null;
   const preset = v.preset ?? "fashion-mnist";
   let config = presetConfig(preset);
@@ -142,42 +117,37 @@ export async function parseTrainArgs(
     config = mergeConfig(config, json, `config file '${v.config}'`);
   }
   const flags: Record<string, unknown> = {};
-  const epochs = int("epochs", v.epochs, 1);
+  const epochs = intFlag("epochs", v.epochs, 1);
   if (epochs !== undefined) flags.epochs = epochs;
-  const batch = int("batch-size", v["batch-size"], 1);
+  const batch = intFlag("batch-size", v["batch-size"], 1);
   if (batch !== undefined) flags.batchSize = batch;
-  const lr = num("lr", v.lr);
+  const lr = positiveFlag("lr", v.lr);
   if (lr !== undefined) flags.optim = { lr };
-  const width = int("width", v.width, 1);
+  const width = intFlag("width", v.width, 1);
   if (width !== undefined) flags.model = { width };
-  const seed = int("seed", v.seed, 0);
+  const seed = intFlag("seed", v.seed, 0);
   if (seed !== undefined) flags.seed = seed;
-  const knn = int("knn-every", v["knn-every"], 0);
+  const knn = intFlag("knn-every", v["knn-every"], 0);
   if (knn !== undefined) flags.knnEvery = knn;
   config = validateConfig(mergeConfig(config, flags, "the command-line flags"));
 
   if (v.init !== undefined && v.resume !== undefined) {
     throw new RangeError("Invalid flags: --init starts a new run and cannot be used with --resume");
   }
-  const device = v.device ?? "auto";
-  if (!["auto", "cpu", "cuda", "reference"].includes(device)) {
-    throw new RangeError(
-      `Invalid flag --device: expected auto, cpu, cuda or reference, got '${device}'`,
-    );
-  }
+  const device = choiceFlag("device", v.device, DEVICES, "auto");
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   const runtime: TrainRuntime = {
     preset,
     data: v.data,
     download: v.download ?? false,
-    device: device as TrainRuntime["device"],
-    threads: int("threads", v.threads, 1),
-    workers: int("workers", v.workers, 0) ?? 1,
+    device,
+    threads: intFlag("threads", v.threads, 1),
+    workers: intFlag("workers", v.workers, 0) ?? 1,
     out: v.out ?? `runs/${preset}-${stamp}`,
     resume: v.resume,
     init: v.init,
-    maxSteps: int("max-steps", v["max-steps"], 1),
-    limit: int("limit", v.limit, 1),
+    maxSteps: intFlag("max-steps", v["max-steps"], 1),
+    limit: intFlag("limit", v.limit, 1),
     plain: v.plain ?? false,
   };
   return { config, runtime };
