@@ -19,7 +19,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { dirname, join, relative, resolve } from "node:path";
 import { createBackend } from "../src/backend/select.ts";
 import { openDataset } from "../src/data/datasets/mod.ts";
@@ -37,134 +36,22 @@ import { l2Normalize } from "../src/ops/mod.ts";
 import { presetConfig, type TrainConfig } from "../src/ressl/config.ts";
 import { backboneOptions } from "../src/ressl/state.ts";
 import { createContext, disposeTree, type TensorTree } from "../src/tensor/mod.ts";
+import { type BenchOptions, parseBenchArgs, USAGE } from "./fmnist_args.ts";
+import {
+  type Baselines,
+  type ProbeResult,
+  quote,
+  renderReport,
+  type RunResult,
+} from "./fmnist_report.ts";
 
 /** The interpreter with PyTorch 1.13 (Debian's python3-torch); override with RESSL_PYTHON. */
 const PYTHON = Deno.env.get("RESSL_PYTHON") ?? "/usr/bin/python3";
 const TORCH_SCRIPT = new URL("./fmnist_torch.py", import.meta.url).pathname;
 const REPO = new URL("..", import.meta.url).pathname;
 
-/** Options of the benchmark (see {@link USAGE}). */
-export interface BenchOptions {
-  quick: boolean;
-  width: number;
-  seed: number;
-  batchSize: number;
-  oursEpochs: number;
-  torchEpochs: number;
-  /** 0 = no long run. */
-  longEpochs: number;
-  limit?: number;
-  evalTrainLimit?: number;
-  evalTestLimit?: number;
-  probeEpochs: number;
-  skipTorch: boolean;
-  fresh: boolean;
-  threads?: number;
-  workers: number;
-  root: string;
-  doc: string;
-}
-
-/** The usage text of `deno task bench:fmnist --help`. */
-export const USAGE = `Usage: deno task bench:fmnist [options]
-
-Issue-7 protocol (no flags): ours width 16 for 10 epochs, PyTorch the same recipe for 10 epochs, ours
-for 30 epochs, seed 0, on the 60,000 Fashion-MNIST training images; kNN (k=200, T=0.1) and linear
-probe on the 10,000 test images; baselines; writes docs/results.md. Takes about 2.5 hours on 2 cores.
-Finished steps under --root are reused; an interrupted training resumes.
-
-Options:
-  --ours-epochs <n>      epochs of our main run (default 10)
-  --torch-epochs <n>     epochs of the PyTorch run (default 10)
-  --long-epochs <n>      epochs of our longer run (default 30; 0 = none)
-  --width <n>            ResNet-18 base width (default 16)
-  --seed <n>             seed of both implementations (default 0)
-  --batch-size <n>       images per step (default 256)
-  --limit <n>            pretrain on the first n images only (smoke runs)
-  --eval-train-limit <n> evaluate with the first n labelled train images only (smoke runs)
-  --eval-test-limit <n>  evaluate on the first n test images only (smoke runs)
-  --probe-epochs <n>     linear-probe epochs on cached features (default 100)
-  --skip-torch           no PyTorch run (its row is left out)
-  --threads <n>          oneDNN threads of ours (default: all cores); PyTorch uses 2
-  --workers <n>          augmentation workers, both implementations (default 1)
-  --root <dir>           where runs and results go (default runs/bench-fmnist)
-  --doc <file>           the report (default docs/results.md; with --quick <root>/results.md)
-  --fresh                delete --root first instead of reusing finished steps
-  --quick                smoke configuration: --limit 2048 --width 4, 1 epoch each, long run 2
-                         epochs, evaluation on 5,000 train / 1,000 test images, 10 probe epochs,
-                         --root runs/bench-fmnist-quick
-  --help                 this text
-`;
-
-function intFlag(name: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    throw new RangeError(`Invalid flag --${name}: expected an integer >= ${min}, got '${v}'`);
-  }
-  return n;
-}
-
-/** Parses the command line; null on `--help`. Throws a clear error on a bad flag. */
-export function parseBenchArgs(args: string[]): BenchOptions | null {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "ours-epochs": { type: "string" },
-        "torch-epochs": { type: "string" },
-        "long-epochs": { type: "string" },
-        width: { type: "string" },
-        seed: { type: "string" },
-        "batch-size": { type: "string" },
-        limit: { type: "string" },
-        "eval-train-limit": { type: "string" },
-        "eval-test-limit": { type: "string" },
-        "probe-epochs": { type: "string" },
-        "skip-torch": { type: "boolean" },
-        threads: { type: "string" },
-        workers: { type: "string" },
-        root: { type: "string" },
-        doc: { type: "string" },
-        fresh: { type: "boolean" },
-        quick: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new TypeError(`Invalid command line: ${(e as Error).message} (see --help)`);
-  }
-  const v = parsed.values;
-  if (v.help) return null;
-  const quick = v.quick ?? false;
-  const root = v.root ?? (quick ? "runs/bench-fmnist-quick" : "runs/bench-fmnist");
-  return {
-    quick,
-    width: intFlag("width", v.width, 1) ?? (quick ? 4 : 16),
-    seed: intFlag("seed", v.seed, 0) ?? 0,
-    batchSize: intFlag("batch-size", v["batch-size"], 1) ?? 256,
-    oursEpochs: intFlag("ours-epochs", v["ours-epochs"], 1) ?? (quick ? 1 : 10),
-    torchEpochs: intFlag("torch-epochs", v["torch-epochs"], 1) ?? (quick ? 1 : 10),
-    longEpochs: intFlag("long-epochs", v["long-epochs"], 0) ?? (quick ? 2 : 30),
-    limit: intFlag("limit", v.limit, 1) ?? (quick ? 2048 : undefined),
-    evalTrainLimit: intFlag("eval-train-limit", v["eval-train-limit"], 1) ??
-      (quick ? 5000 : undefined),
-    evalTestLimit: intFlag("eval-test-limit", v["eval-test-limit"], 1) ??
-      (quick ? 1000 : undefined),
-    probeEpochs: intFlag("probe-epochs", v["probe-epochs"], 1) ?? (quick ? 10 : 100),
-    skipTorch: v["skip-torch"] ?? false,
-    fresh: v.fresh ?? false,
-    threads: intFlag("threads", v.threads, 1),
-    workers: intFlag("workers", v.workers, 0) ?? 1,
-    root,
-    doc: v.doc ?? (quick ? join(root, "results.md") : "docs/results.md"),
-  };
-}
-
-// ------------------------------------------------------------------------------------------ helpers
+export { parseBenchArgs, renderReport, USAGE };
+export type { BenchOptions };
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -187,11 +74,6 @@ async function readJson<T>(path: string): Promise<T> {
 async function writeJson(path: string, value: unknown): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true });
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
-}
-
-/** Shell-quotes one argument for the commands shown in the report. */
-function quote(a: string): string {
-  return /^[\w./=:-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`;
 }
 
 /** Runs a command with inherited output; throws naming it when it fails. */
@@ -232,45 +114,6 @@ function evalLimits(o: BenchOptions): string[] {
 }
 
 // ------------------------------------------------------------------------------------------ results
-
-/** A linear-probe result of fmnist_torch.py. */
-interface ProbeResult {
-  top1: number;
-  best: number;
-  bestEpoch: number;
-  curve: number[];
-  protocol: Record<string, unknown>;
-}
-
-/** One trained row of the table. */
-interface RunResult {
-  implementation: "ours" | "pytorch";
-  dir: string;
-  width: number;
-  epochs: number;
-  seed: number;
-  batchSize: number;
-  images: number;
-  steps: number;
-  wallSeconds: number;
-  imagesPerSecond: number;
-  epochLoss: number[];
-  knnTop1: number;
-  /** kNN recomputed by the Python code on the same features (ours only). */
-  knnTop1Python?: number;
-  probe: ProbeResult;
-  versions: Record<string, unknown>;
-  evalImages: { train: number; test: number };
-}
-
-/** The Python baselines. */
-interface Baselines {
-  rawPixelKnnTop1: number;
-  logregRawPixels: ProbeResult;
-  randomInitTorchKnnTop1: number;
-  evalImages: { train: number; test: number };
-  versions: Record<string, unknown>;
-}
 
 /** Training time of a run from its metrics.jsonl: the sum of its segments (a resume restarts the
  * clock), the last step, and the per-epoch mean losses. */
@@ -609,200 +452,6 @@ async function machine(): Promise<Record<string, string>> {
     deno: Deno.version.deno,
     v8: Deno.version.v8,
   };
-}
-
-const pct = (v: number | undefined) => (v === undefined ? "-" : `${v.toFixed(2)} %`);
-const dur = (s: number) => s >= 3600 ? `${(s / 3600).toFixed(2)} h` : `${(s / 60).toFixed(1)} min`;
-
-/** The whole report as Markdown. */
-export function renderReport(r: {
-  o: BenchOptions;
-  args: string[];
-  runs: RunResult[];
-  base: Baselines;
-  randomOurs: number;
-  plots: Record<string, string[]>;
-  machine: Record<string, string>;
-  commands: string[];
-}): string {
-  const { o, runs, base } = r;
-  const ours = runs.find((x) => x.implementation === "ours" && x.epochs === o.oursEpochs);
-  const torch = runs.find((x) => x.implementation === "pytorch");
-  const long = runs.find((x) => x.implementation === "ours" && x.epochs === o.longEpochs);
-  const ev = ours?.evalImages ?? torch?.evalImages ?? base.evalImages;
-  const rows = runs.map((x) =>
-    `| ${
-      x.implementation === "ours" ? "ours (Deno + oneDNN)" : "PyTorch 1.13 (same recipe)"
-    } | ${x.width} | ${x.epochs} | ${x.seed} | ${dur(x.wallSeconds)} | ${
-      x.imagesPerSecond.toFixed(1)
-    } | ${pct(x.knnTop1)} | ${pct(x.probe.top1)} (best ${
-      pct(x.probe.best)
-    }, ep. ${x.probe.bestEpoch}) |`
-  );
-  const lines: string[] = [];
-  const p = (s = "") => lines.push(s);
-  p("# Results: ReSSL on Fashion-MNIST (issue 7)");
-  p();
-  p(
-    `Generated by \`${["deno task bench:fmnist", ...r.args.map(quote)].join(" ")}\` on ${
-      new Date().toISOString().slice(0, 10)
-    }. Every number below comes from that one command (its intermediate files are under \`${o.root}/\`).`,
-  );
-  if (o.quick) p("\n**Smoke configuration (`--quick`): the numbers say nothing about quality.**");
-  p();
-  p("## Table");
-  p();
-  p(
-    `Pretraining on ${
-      o.limit ? `the first ${o.limit}` : "the 60,000"
-    } Fashion-MNIST training images (labels unused), batch ${o.batchSize}. ` +
-      `Evaluation: ${ev.train} labelled training images as the kNN memory / probe training set, ` +
-      `${ev.test} test images. kNN: weighted, k=200, T=0.1, L2-normalised backbone features (eval-mode BN, no augmentation). ` +
-      `Linear probe: see the protocol below; the last epoch is the reported number, the best test epoch is shown beside it (the paper reports the best epoch). ` +
-      `Wall time and images/s: the training loop only (no evaluation, no start-up).`,
-  );
-  p();
-  p("| implementation | width | epochs | seed | train wall time | images/s | kNN top-1 | linear probe top-1 |");
-  p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
-  for (const row of rows) p(row);
-  p(`| baseline: raw pixels | - | - | - | - | - | ${pct(base.rawPixelKnnTop1)} | - |`);
-  p(
-    `| baseline: logistic regression on raw pixels (the probe routine on pixels) | - | - | - | - | - | - | ${
-      pct(base.logregRawPixels.top1)
-    } (best ${pct(base.logregRawPixels.best)}) |`,
-  );
-  p(`| baseline: random-init encoder, ours | ${o.width} | 0 | ${o.seed} | - | - | ${
-    pct(r.randomOurs)
-  } | - |`);
-  p(
-    `| baseline: random-init encoder, PyTorch | ${o.width} | 0 | ${o.seed} | - | - | ${
-      pct(base.randomInitTorchKnnTop1)
-    } | - |`,
-  );
-  p();
-  p("## Acceptance criteria of issue 7");
-  p();
-  if (ours && torch) {
-    const dk = ours.knnTop1 - torch.knnTop1, dp = ours.probe.top1 - torch.probe.top1;
-    const ok = (d: number) => (Math.abs(d) <= 1 ? "met" : "NOT met");
-    p(`- ${o.oursEpochs}-epoch kNN, ours - PyTorch: ${dk.toFixed(2)} points (within 1 point: ${
-      ok(dk)
-    }).`);
-    p(`- ${o.oursEpochs}-epoch linear probe, ours - PyTorch: ${
-      dp.toFixed(2)
-    } points (within 1 point: ${ok(dp)}).`);
-  } else {p(
-      "- No PyTorch run in this report (`--skip-torch`): the parity criterion is not assessed.",
-    );}
-  if (long) {
-    const d = long.probe.top1 - base.logregRawPixels.top1;
-    p(
-      `- ${o.longEpochs}-epoch linear probe ${
-        pct(long.probe.top1)
-      } vs logistic regression on raw pixels ${pct(base.logregRawPixels.top1)}: ${
-        d > 0 ? "beats it" : "does NOT beat it"
-      } by ${d.toFixed(2)} points.`,
-    );
-  }
-  for (const x of runs.filter((x) => x.knnTop1Python !== undefined)) {
-    p(
-      `- Cross-check: the Python kNN on our ${x.epochs}-epoch features gives ${
-        pct(x.knnTop1Python)
-      } (ours: ${pct(x.knnTop1)}).`,
-    );
-  }
-  p();
-  p("## Training curves");
-  p();
-  for (const x of runs) {
-    p(`- ${x.implementation} ${x.epochs} epochs, mean loss per epoch: ${
-      x.epochLoss.map((l) => l.toFixed(3)).join(", ")
-    }`);
-  }
-  p();
-  const imgs = Object.entries(r.plots).flatMap(([name, list]) => list.map((f) => ({ name, f })));
-  if (imgs.length === 0) {
-    p("(No plot: `tasks/plot.ts` was not available when this report was generated; `deno task plot <run folder>` draws one from `metrics.jsonl`, written in the same format by both implementations.)");
-  }
-  for (const { name, f } of imgs) p(`![${name}](${f})`);
-  p();
-  p("## Protocol");
-  p();
-  p(
-    "Recipe (both implementations): ResNet-18 (BasicBlock) with the CIFAR stem (3x3/1, no max-pool), 1 input channel, head Linear(8 x width, 2048)-ReLU-Linear(2048, 128), torchvision initialisation; " +
-      "teacher = copy of the student, EMA m = 0.99 (constant) at the start of each step; teacher forward on the weak view in training-mode BN with its own running statistics; " +
-      "queue 4096 x 128 initialised with L2-normalised Gaussian rows, enqueued after the loss; tau_s 0.1, tau_t 0.04; SGD momentum 0.9, weight decay 5e-4, lr 0.06 x batch / 256, " +
-      "linear warm-up from 0 for min(5 epochs, floor(2.5 % of all steps)) then per-iteration cosine to 0. Views: weak = RandomResizedCrop(28, scale (0.2, 1), ratio (3/4, 4/3)) + flip; " +
-      "strong = the same + ColorJitter(brightness 0.4, contrast 0.4) with p 0.8 + GaussianBlur(3, sigma U[0.1, 2]) with p 0.5; Normalize(0.2860, 0.3530). " +
-      "PyTorch uses torchvision 0.14 transforms on float tensors, a DataLoader with the same number of workers as ours and `torch.set_num_threads(2)`.",
-  );
-  p();
-  p(
-    "Seed policy: both implementations take the same seed number, but draw from different generators (ours: counter-based Philox streams of (seed, epoch, image); PyTorch: `torch.manual_seed` and a per-epoch DataLoader generator), " +
-      "so the two runs see different initial weights, orders and augmentations: the comparison is statistical, one seed each.",
-  );
-  p();
-  p(
-    `Linear probe (the same Python code for every row; ours exports its features to safetensors): frozen backbone in eval mode, features of the un-augmented images cached once; Linear(D, 10) with weights N(0, 0.01), bias 0; ` +
-      `SGD nesterov momentum 0.9, no weight decay, batch 256, ${o.probeEpochs} epochs, lr 0.2 with a per-iteration cosine to 0. ` +
-      "This departs from the paper's protocol (100 epochs with RandomResizedCrop + flip on the images), which is too slow on 2 cores; cached features make the probe a convex problem that converges in these epochs.",
-  );
-  p();
-  p("## Commands");
-  p();
-  p("```sh");
-  p(["deno task bench:fmnist", ...r.args.map(quote)].join(" "));
-  p("```");
-  p();
-  p("which ran (steps already finished under the root are reused, interrupted trainings resumed):");
-  p();
-  p("```sh");
-  for (const c of r.commands) p(c);
-  p("```");
-  p();
-  p("## Machine");
-  p();
-  const tv = (torch?.versions ?? base.versions) as Record<string, unknown>;
-  const ov = (ours?.versions ?? long?.versions ?? {}) as Record<string, unknown>;
-  p(`- CPU: ${r.machine.cpu}, ${r.machine.cores} cores visible (shared), memory ${r.machine.memory}; ${r.machine.os}`);
-  p(`- Deno ${r.machine.deno} (V8 ${r.machine.v8}); ours: backend ${ov.backend ?? "?"} (${
-    Object.entries(ov).filter(([k]) => k !== "backend" && k !== "deno").map(([k, v]) => `${k} ${v}`)
-      .join(", ") || "versions not recorded"
-  })`);
-  p(`- PyTorch ${tv.torch ?? "?"}, torchvision ${tv.torchvision ?? "?"}, Python ${
-    tv.python ?? "?"
-  }`);
-  p();
-  p("## Discussion");
-  p();
-  if (ours && torch) {
-    const speed = ours.imagesPerSecond / torch.imagesPerSecond;
-    p(
-      `- Quality: after ${o.oursEpochs} epochs ours reaches kNN ${pct(ours.knnTop1)} / probe ${
-        pct(ours.probe.top1)
-      }, PyTorch ${pct(torch.knnTop1)} / ${pct(torch.probe.top1)}. ` +
-        "With one seed per implementation and different random streams, differences of a few tenths of a point are within seed-to-seed noise; a gap beyond 1 point would point to a difference in the recipe.",
-    );
-    p(
-      `- Speed: ours trains at ${ours.imagesPerSecond.toFixed(1)} images/s, PyTorch at ${
-        torch.imagesPerSecond.toFixed(1)
-      } images/s (ratio ${
-        speed.toFixed(2)
-      }), on the same shared cores; other jobs on the machine during the runs inflate both wall times.`,
-    );
-  }
-  p(
-    `- Baselines: Fashion-MNIST is easy for raw pixels (kNN ${
-      pct(base.rawPixelKnnTop1)
-    }, logistic regression ${pct(base.logregRawPixels.top1)}); ` +
-      `a short self-supervised run with a width-${o.width} network need not beat them in kNN; the random-init encoder (ours ${
-        pct(r.randomOurs)
-      }, PyTorch ${pct(base.randomInitTorchKnnTop1)}) shows what training adds.`,
-  );
-  p(
-    "- Caveats: single seed; the probe on cached features is not the paper's augmented probe (it usually gives slightly lower numbers); the kNN and probe are evaluated on the test set, and the best-epoch figure is optimistic.",
-  );
-  return lines.join("\n") + "\n";
 }
 
 /** Runs the whole benchmark; returns the exit status. */
