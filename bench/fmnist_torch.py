@@ -43,7 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision import transforms as T
-from torchvision.models.resnet import BasicBlock, ResNet
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
+from ressl_torch import ProjectionNet  # noqa: E402
 
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
 MEAN, STD = 0.2860, 0.3530
@@ -141,40 +143,9 @@ def normalize_images(x):
 
 # ----------------------------------------------------------------------------------------------- model
 
-class Backbone(ResNet):
-    """torchvision's ResNet-18 with base width W, the CIFAR stem, no max-pool, 1 channel, no fc;
-    initialised exactly as torchvision's ResNet constructor does (zero_init_residual False)."""
-
-    def __init__(self, width, in_channels=1):
-        nn.Module.__init__(self)
-        self._norm_layer = nn.BatchNorm2d
-        self.inplanes, self.dilation, self.groups, self.base_width = width, 1, 1, 64
-        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.Identity()
-        self.layer1 = self._make_layer(BasicBlock, width, 2)
-        self.layer2 = self._make_layer(BasicBlock, 2 * width, 2, stride=2)
-        self.layer3 = self._make_layer(BasicBlock, 4 * width, 2, stride=2)
-        self.layer4 = self._make_layer(BasicBlock, 8 * width, 2, stride=2)
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Identity()
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
-
-
-class Net(nn.Module):
-    def __init__(self, width, hidden=2048, dim=128):
-        super().__init__()
-        self.backbone = Backbone(width)
-        self.head = nn.Sequential(nn.Linear(8 * width, hidden), nn.ReLU(), nn.Linear(hidden, dim))
-
-    def forward(self, x):
-        return F.normalize(self.head(self.backbone(x)), dim=1)
+def Net(width, hidden=2048, dim=128):
+    """ResNet-18 (width, CIFAR stem, 1 channel, torchvision init) + projection head (py/ressl_torch.py)."""
+    return ProjectionNet(width, 1, hidden, dim)
 
 
 # ----------------------------------------------------------------------------------------------- data

@@ -11,41 +11,19 @@ forward/backward on the strong view, relation loss, SGD step, enqueue) and print
 {"times": [seconds per step], "loss": last loss}. "quit" exits. Float32, training-mode BatchNorm.
 """
 import json
+import os
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torchvision.models.resnet import BasicBlock, ResNet
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
+from ressl_torch import ProjectionNet  # noqa: E402
 
 
-class Backbone(ResNet):
-    def __init__(self, width, in_channels):
-        nn.Module.__init__(self)
-        self._norm_layer = nn.BatchNorm2d
-        self.inplanes, self.dilation, self.groups, self.base_width = width, 1, 1, 64
-        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.Identity()
-        self.layer1 = self._make_layer(BasicBlock, width, 2)
-        self.layer2 = self._make_layer(BasicBlock, 2 * width, 2, stride=2)
-        self.layer3 = self._make_layer(BasicBlock, 4 * width, 2, stride=2)
-        self.layer4 = self._make_layer(BasicBlock, 8 * width, 2, stride=2)
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Identity()
-
-
-class Net(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.backbone = Backbone(c["width"], c["inChannels"])
-        self.head = nn.Sequential(
-            nn.Linear(8 * c["width"], c["hidden"]), nn.ReLU(), nn.Linear(c["hidden"], c["out"]))
-
-    def forward(self, x):
-        return F.normalize(self.head(self.backbone(x)), dim=1)
+def Net(c):
+    return ProjectionNet(c["width"], c["inChannels"], c["hidden"], c["out"])
 
 
 def main():

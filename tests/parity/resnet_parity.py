@@ -12,32 +12,13 @@ import os
 import sys
 
 import torch
-from torch import nn
-from torchvision.models.resnet import BasicBlock, ResNet
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "io"))
 from safetensors_rw import read, write  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "py"))
+from ressl_torch import CifarResNet18  # noqa: E402
 
 TORCH_DTYPE = {"F32": torch.float32, "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8}
-
-
-class CifarResNet18(ResNet):
-    """torchvision's ResNet with a width parameter, the CIFAR stem and no fc."""
-
-    def __init__(self, width, in_channels):
-        nn.Module.__init__(self)
-        self._norm_layer = nn.BatchNorm2d
-        self.inplanes, self.dilation, self.groups, self.base_width = width, 1, 1, 64
-        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.Identity()
-        self.layer1 = self._make_layer(BasicBlock, width, 2)
-        self.layer2 = self._make_layer(BasicBlock, 2 * width, 2, stride=2)
-        self.layer3 = self._make_layer(BasicBlock, 4 * width, 2, stride=2)
-        self.layer4 = self._make_layer(BasicBlock, 8 * width, 2, stride=2)
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Identity()
 
 
 def to_tensors(path):

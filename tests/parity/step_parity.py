@@ -16,65 +16,15 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torchvision.models.resnet import BasicBlock, ResNet
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "io"))
 from safetensors_rw import read, write  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "py"))
+from ressl_torch import ProjectionNet  # noqa: E402
 
 
-class SplitBatchNorm(nn.BatchNorm2d):
-    """The official code's SplitBatchNorm (from the MoCo CIFAR demo)."""
-
-    def __init__(self, num_features, num_splits, **kw):
-        super().__init__(num_features, **kw)
-        self.num_splits = num_splits
-
-    def forward(self, input):
-        N, C, H, W = input.shape
-        if self.training or not self.track_running_stats:
-            running_mean_split = self.running_mean.repeat(self.num_splits)
-            running_var_split = self.running_var.repeat(self.num_splits)
-            outcome = F.batch_norm(
-                input.view(-1, C * self.num_splits, H, W), running_mean_split, running_var_split,
-                self.weight.repeat(self.num_splits), self.bias.repeat(self.num_splits),
-                True, self.momentum, self.eps).view(N, C, H, W)
-            self.running_mean.data.copy_(running_mean_split.view(self.num_splits, C).mean(dim=0))
-            self.running_var.data.copy_(running_var_split.view(self.num_splits, C).mean(dim=0))
-            return outcome
-        return F.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
-                            False, self.momentum, self.eps)
-
-
-class Backbone(ResNet):
-    """torchvision's ResNet-18 with a width, the CIFAR stem, no max-pool and no fc."""
-
-    def __init__(self, width, in_channels, splits):
-        nn.Module.__init__(self)
-        norm = (lambda c: SplitBatchNorm(c, splits)) if splits > 1 else nn.BatchNorm2d
-        self._norm_layer = norm
-        self.inplanes, self.dilation, self.groups, self.base_width = width, 1, 1, 64
-        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
-        self.bn1 = norm(width)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.Identity()
-        self.layer1 = self._make_layer(BasicBlock, width, 2)
-        self.layer2 = self._make_layer(BasicBlock, 2 * width, 2, stride=2)
-        self.layer3 = self._make_layer(BasicBlock, 4 * width, 2, stride=2)
-        self.layer4 = self._make_layer(BasicBlock, 8 * width, 2, stride=2)
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Identity()
-
-
-class Net(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.backbone = Backbone(c["width"], c["inChannels"], c["bnSplits"])
-        f = 8 * c["width"]
-        self.head = nn.Sequential(nn.Linear(f, c["hidden"]), nn.ReLU(), nn.Linear(c["hidden"], c["dim"]))
-
-    def forward(self, x):
-        return F.normalize(self.head(self.backbone(x)), dim=1)
+def Net(c):
+    return ProjectionNet(c["width"], c["inChannels"], c["hidden"], c["dim"], c["bnSplits"])
 
 
 def load(net, t, prefix):
