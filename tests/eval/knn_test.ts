@@ -1,35 +1,15 @@
 import assert from "node:assert/strict";
 import { createReferenceBackend } from "../../src/backend/reference.ts";
 import { createContext } from "../../src/tensor/mod.ts";
-import { normalArray, permutation, RandomStream, rngKey } from "../../src/data/rng.ts";
+import { permutation, rngKey } from "../../src/data/rng.ts";
+import { clusters } from "./clusters.ts";
 import { knnAccuracy, knnClassify } from "../../src/eval/knn.ts";
-
-/** Unit-norm points around the random centres of `seed`, noise and labels drawn from `draw`. */
-function clusters(seed: number, draw: number, n: number, classes: number, d: number) {
-  const centres = normalArray(rngKey(seed), classes * d);
-  const eps = normalArray(rngKey(draw), n * d, 0, 0.1);
-  const labels = new Int32Array(n);
-  const x = new Float32Array(n * d);
-  const s = new RandomStream(rngKey(draw + 1000));
-  for (let i = 0; i < n; i++) {
-    const c = s.int(classes);
-    labels[i] = c;
-    let norm = 0;
-    for (let j = 0; j < d; j++) {
-      const v = centres[c * d + j] + eps[i * d + j];
-      x[i * d + j] = v;
-      norm += v * v;
-    }
-    for (let j = 0; j < d; j++) x[i * d + j] /= Math.sqrt(norm);
-  }
-  return { x, labels };
-}
 
 Deno.test("knnClassify() is ~100% on separated clusters and at chance with shuffled labels", () => {
   const ctx = createContext(createReferenceBackend());
   const d = 16, classes = 10;
-  const train = clusters(1, 2, 600, classes, d);
-  const testSet = clusters(1, 3, 300, classes, d);
+  const train = clusters(1, 2, { n: 600, classes, d }, { noise: 0.1, normalize: true });
+  const testSet = clusters(1, 3, { n: 300, classes, d }, { noise: 0.1, normalize: true });
   const trainT = ctx.fromArray(train.x, [600, d]);
   const testT = ctx.fromArray(testSet.x, [300, d]);
   const res = knnClassify({

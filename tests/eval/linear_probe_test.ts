@@ -1,31 +1,17 @@
 import assert from "node:assert/strict";
 import { createReferenceBackend } from "../../src/backend/reference.ts";
-import { normalArray, permutation, RandomStream, rngKey } from "../../src/data/rng.ts";
+import { permutation, rngKey } from "../../src/data/rng.ts";
+import { clusters } from "./clusters.ts";
 import { evaluateProbe, linearProbeOnFeatures, probeLr } from "../../src/eval/linear_probe.ts";
 import { createContext } from "../../src/tensor/mod.ts";
-
-/** Points around the random centres of `seed` (scale 1, noise 0.15); labels and noise from `draw`. */
-function clusters(seed: number, draw: number, n: number, classes: number, d: number) {
-  const centres = normalArray(rngKey(seed), classes * d);
-  const eps = normalArray(rngKey(draw), n * d, 0, 0.15);
-  const labels = new Int32Array(n);
-  const x = new Float32Array(n * d);
-  const s = new RandomStream(rngKey(draw + 1000));
-  for (let i = 0; i < n; i++) {
-    const c = s.int(classes);
-    labels[i] = c;
-    for (let j = 0; j < d; j++) x[i * d + j] = centres[c * d + j] + eps[i * d + j];
-  }
-  return { x, labels };
-}
 
 const D = 12, C = 8;
 
 Deno.test("linear probe on cached features: ~100% on separated clusters, chance with shuffled labels", () => {
   const ctx = createContext(createReferenceBackend());
   const live = ctx.liveTensors;
-  const train = clusters(1, 2, 512, C, D);
-  const test = clusters(1, 3, 256, C, D);
+  const train = clusters(1, 2, { n: 512, classes: C, d: D }, { noise: 0.15 });
+  const test = clusters(1, 3, { n: 256, classes: C, d: D }, { noise: 0.15 });
   const trainT = ctx.fromArray(train.x, [512, D]);
   const testT = ctx.fromArray(test.x, [256, D]);
   const seen: number[] = [];
