@@ -27,6 +27,7 @@ export * from "./src/ops/mod.ts";
 export * from "./src/nn/mod.ts";
 export * from "./src/optim/mod.ts";
 export * from "./src/ressl/mod.ts";
+export * from "./src/run/mod.ts";
 export * from "./src/data/mod.ts";
 export * from "./src/data/rng.ts";
 export * from "./src/data/datasets/subset.ts";

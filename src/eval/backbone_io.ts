@@ -24,7 +24,7 @@ import {
   type SpecTree,
 } from "../nn/mod.ts";
 import { readSafetensors, type SafetensorsMap } from "../io/safetensors.ts";
-import type { CheckpointMeta } from "../ressl/trainer.ts";
+import type { CheckpointMeta } from "../ressl/state.ts";
 import type { TrainConfig } from "../ressl/config.ts";
 import { type Context, disposeTree, type Tensor, type TensorTree } from "../tensor/mod.ts";
 

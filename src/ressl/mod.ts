@@ -1,6 +1,6 @@
 /**
  * The ReSSL method: relation loss, queue, EMA teacher, the train step, configuration and presets,
- * state building, and the training run.
+ * and state building.
  *
  * @module
  */
@@ -10,4 +10,3 @@ export * from "./queue.ts";
 export * from "./ema.ts";
 export * from "./step.ts";
 export * from "./state.ts";
-export * from "./trainer.ts";

@@ -133,3 +133,14 @@ export function stateFromTrees(
     step,
   };
 }
+
+/** Metadata stored in every checkpoint. */
+export interface CheckpointMeta {
+  step: number;
+  epoch: number;
+  seed: number;
+  queuePtr: number;
+  dataset: string;
+  images: number;
+  config: TrainConfig;
+}

@@ -6,7 +6,7 @@ import { checkpointName, saveCheckpoint } from "../../src/io/checkpoint.ts";
 import { presetConfig } from "../../src/ressl/config.ts";
 import { initTrainState, stateTrees } from "../../src/ressl/state.ts";
 import { disposeTrainState } from "../../src/ressl/step.ts";
-import type { CheckpointMeta } from "../../src/ressl/trainer.ts";
+import type { CheckpointMeta } from "../../src/ressl/state.ts";
 import { createContext } from "../../src/tensor/mod.ts";
 
 /** Writes `checkpoint-<step>.safetensors` of a width-4 Fashion-MNIST ResNet-18 into `dir`. */

@@ -8,7 +8,7 @@ import { memoryDataset } from "../../src/data/datasets/dataset.ts";
 import { RandomStream, rngKey } from "../../src/data/rng.ts";
 import { readMetrics } from "../../src/io/metrics.ts";
 import { mergeConfig, presetConfig, validateConfig } from "../../src/ressl/config.ts";
-import { runTraining } from "../../src/ressl/trainer.ts";
+import { runTraining } from "../../src/run/trainer.ts";
 import { createContext } from "../../src/tensor/mod.ts";
 
 /** 28x28x1 images whose brightness encodes one of two classes. */

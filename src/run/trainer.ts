@@ -32,20 +32,15 @@ import { MetricsLog, type MetricsRecord, truncateMetrics } from "../io/metrics.t
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { Progress } from "../io/progress.ts";
 import type { Context, Tensor } from "../tensor/mod.ts";
-import type { TrainConfig } from "./config.ts";
-import { initTrainState, stateFromTrees, stateTrees, trainStepConfig } from "./state.ts";
-import { createTrainStep, disposeTrainState, type TrainState } from "./step.ts";
-
-/** Metadata stored in every checkpoint. */
-export interface CheckpointMeta {
-  step: number;
-  epoch: number;
-  seed: number;
-  queuePtr: number;
-  dataset: string;
-  images: number;
-  config: TrainConfig;
-}
+import type { TrainConfig } from "../ressl/config.ts";
+import {
+  type CheckpointMeta,
+  initTrainState,
+  stateFromTrees,
+  stateTrees,
+  trainStepConfig,
+} from "../ressl/state.ts";
+import { createTrainStep, disposeTrainState, type TrainState } from "../ressl/step.ts";
 
 /** Options of {@link runTraining}. */
 export interface TrainRunOptions {
