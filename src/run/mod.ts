@@ -6,3 +6,4 @@
  * @module
  */
 export * from "./trainer.ts";
+export * from "./collapse.ts";

@@ -29,6 +29,7 @@ import {
   saveCheckpoint,
 } from "../io/checkpoint.ts";
 import { MetricsLog, type MetricsRecord, truncateMetrics } from "../io/metrics.ts";
+import { CollapseWatch } from "./collapse.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { Progress } from "../io/progress.ts";
 import type { Context, Tensor } from "../tensor/mod.ts";
@@ -252,6 +253,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
     let lastCheckpoint: string | undefined, lastCheckpointStep = -1;
     let stoppedBy: TrainRunResult["stoppedBy"] = "end";
 
+    const collapse = new CollapseWatch({ queueSize: config.ressl.queueSize });
     const flush = (epoch: number) => {
       if (pending.length === 0) return;
       const losses = pending.map((p) => p.loss.item());
@@ -266,6 +268,11 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
       }
       const last = pending[pending.length - 1];
       const mean = losses.reduce((a, b) => a + b, 0) / losses.length;
+      const warning = collapse.observe(last.step, losses[losses.length - 1]);
+      if (warning) {
+        opts.progress?.message(warning);
+        log.write({ kind: "event", step: last.step, epoch, event: "collapse", message: warning });
+      }
       epochLossSum += mean * losses.length;
       epochLossCount += losses.length;
       lastLoss = losses[losses.length - 1];
