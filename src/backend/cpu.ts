@@ -14,7 +14,6 @@
 
 import type {
   Backend,
-  BatchNormGeometry,
   Conv2dGeometry,
   DType,
   HostArray,
@@ -30,6 +29,8 @@ import * as mat from "./cpu_matrix.ts";
 import { checkDims, checkDistinct, checkEps, checkScalars, cpuStorage } from "./cpu_validate.ts";
 import { allocHostArray, hostArrayDType } from "./reference_storage.ts";
 
+/** The options object of kernel `K` of the Backend contract. */
+type Opts<K extends keyof Backend> = Backend[K] extends (opts: infer O) => void ? O : never;
 /** The environment variable that sets the cpu backend's thread count. */
 export const THREADS_ENV = "RESSL_THREADS";
 
@@ -210,18 +211,7 @@ export class CpuBackend implements Backend {
 
   // ---- matrices -----------------------------------------------------------------------------
 
-  gemm(o: {
-    a: Storage;
-    b: Storage;
-    c: Storage;
-    m: number;
-    n: number;
-    k: number;
-    transA: boolean;
-    transB: boolean;
-    alpha: number;
-    beta: number;
-  }): void {
+  gemm(o: Opts<"gemm">): void {
     const K = "gemm";
     const { m, n, k } = o;
     checkDims(K, { m, n, k });
@@ -313,46 +303,17 @@ export class CpuBackend implements Backend {
     images.conv2dBackwardWeights(this, this.rt, o);
   }
 
-  batchNormForwardTraining(o: {
-    x: Storage;
-    gamma: Storage;
-    beta: Storage;
-    y: Storage;
-    mean: Storage;
-    variance: Storage;
-    geom: BatchNormGeometry;
-    eps: number;
-  }): void {
+  batchNormForwardTraining(o: Opts<"batchNormForwardTraining">): void {
     this.#open("batchNormForwardTraining");
     images.batchNormForwardTraining(this, this.rt, o);
   }
 
-  batchNormForwardInference(o: {
-    x: Storage;
-    gamma: Storage;
-    beta: Storage;
-    mean: Storage;
-    variance: Storage;
-    y: Storage;
-    geom: BatchNormGeometry;
-    eps: number;
-  }): void {
+  batchNormForwardInference(o: Opts<"batchNormForwardInference">): void {
     this.#open("batchNormForwardInference");
     images.batchNormForwardInference(this, this.rt, o);
   }
 
-  batchNormBackward(o: {
-    x: Storage;
-    dy: Storage;
-    gamma: Storage;
-    mean: Storage;
-    variance: Storage;
-    dx: Storage;
-    dgamma: Storage;
-    dbeta: Storage;
-    geom: BatchNormGeometry;
-    eps: number;
-  }): void {
+  batchNormBackward(o: Opts<"batchNormBackward">): void {
     this.#open("batchNormBackward");
     images.batchNormBackward(this, this.rt, o);
   }
@@ -379,16 +340,7 @@ export class CpuBackend implements Backend {
 
   // ---- optimiser ----------------------------------------------------------------------------
 
-  sgdUpdate(o: {
-    param: Storage;
-    grad: Storage;
-    momentumBuf: Storage;
-    n: number;
-    lr: number;
-    momentum: number;
-    weightDecay: number;
-    nesterov: boolean;
-  }): void {
+  sgdUpdate(o: Opts<"sgdUpdate">): void {
     const K = "sgdUpdate";
     checkDims(K, { n: o.n });
     checkScalars(K, { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
