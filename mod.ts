@@ -21,7 +21,7 @@
 export type * from "./src/backend/backend.ts";
 export { outputSize } from "./src/backend/backend.ts";
 export { type BackendName, createBackend } from "./src/backend/select.ts";
-export { createReferenceBackend, ReferenceBackend } from "./src/backend/reference.ts";
+export { createReferenceBackend, ReferenceBackend } from "./src/backend/reference/backend.ts";
 export * from "./src/tensor/mod.ts";
 export * from "./src/ops/mod.ts";
 export * from "./src/nn/mod.ts";
@@ -29,7 +29,7 @@ export * from "./src/optim/mod.ts";
 export * from "./src/ressl/mod.ts";
 export * from "./src/run/mod.ts";
 export * from "./src/data/mod.ts";
-export * from "./src/data/rng.ts";
+export * from "./src/random/philox.ts";
 export * from "./src/data/datasets/subset.ts";
 export * from "./src/eval/mod.ts";
 export * from "./src/io/mod.ts";

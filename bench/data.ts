@@ -14,7 +14,7 @@ import { writeSection } from "./report.ts";
 import { memoryDataset } from "../src/data/datasets/dataset.ts";
 import { Loader } from "../src/data/loader.ts";
 import { augmentationPreset } from "../src/data/pipelines.ts";
-import { RandomStream, rngKey } from "../src/data/rng.ts";
+import { RandomStream, rngKey } from "../src/random/philox.ts";
 
 /** One measured configuration. */
 export interface DataBenchResult {

@@ -24,7 +24,7 @@ import { createBackend } from "../src/backend/select.ts";
 import { openDataset } from "../src/data/datasets/mod.ts";
 import { firstImages } from "../src/data/datasets/subset.ts";
 import type { ImageDataset } from "../src/data/datasets/mod.ts";
-import { foldIn, nameId, rngKey } from "../src/data/rng.ts";
+import { foldIn, nameId, rngKey } from "../src/random/philox.ts";
 import { extractFeatures } from "../src/eval/features.ts";
 import { knnAccuracy, knnClassify } from "../src/eval/knn.ts";
 import { listCheckpoints, readCheckpointMeta } from "../src/io/checkpoint.ts";

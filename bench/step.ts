@@ -14,8 +14,8 @@
 
 import { parseArgs } from "node:util";
 import { writeSection } from "./report.ts";
-import { createCpuBackend } from "../src/backend/cpu.ts";
-import { rngKey } from "../src/data/rng.ts";
+import { createCpuBackend } from "../src/backend/cpu/backend.ts";
+import { rngKey } from "../src/random/philox.ts";
 import {
   createTrainStep,
   disposeTrainState,

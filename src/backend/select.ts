@@ -9,8 +9,8 @@
  */
 
 import type { Backend } from "./backend.ts";
-import { createCpuBackend } from "./cpu.ts";
-import { createReferenceBackend } from "./reference.ts";
+import { createCpuBackend } from "./cpu/backend.ts";
+import { createReferenceBackend } from "./reference/backend.ts";
 import { DnnlUnavailableError } from "../../ffi/dnnl/mod.ts";
 
 /** Names `createBackend` accepts. */

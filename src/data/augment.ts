@@ -25,7 +25,7 @@ import {
   sampleResizedCropBox,
 } from "./augment_params.ts";
 import { type CropBox, resizedCropU8ToPlanar } from "./augment_resize.ts";
-import { foldIn, nameId, RandomStream, type RngKey } from "./rng.ts";
+import { foldIn, nameId, RandomStream, type RngKey } from "../random/philox.ts";
 
 /** One augmentation op of a pipeline, with its strengths and probabilities (plain data). */
 export type AugmentOp =

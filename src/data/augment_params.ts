@@ -8,7 +8,7 @@
  */
 
 import type { CropBox } from "./augment_resize.ts";
-import type { RandomStream } from "./rng.ts";
+import type { RandomStream } from "../random/philox.ts";
 
 /** Python's `round` (half to even), as torchvision uses for crop sizes. */
 export function roundHalfEven(x: number): number {

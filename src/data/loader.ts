@@ -12,7 +12,7 @@
 import { augmentBatch, AugmentWorkspace, checkPipeline, type ViewPipeline } from "./augment.ts";
 import { imageBytes, type ImageDataset } from "./datasets/dataset.ts";
 import type { WorkerInit, WorkerJob, WorkerReply } from "./loader_worker.ts";
-import { foldIn, nameId, permutation, type RngKey } from "./rng.ts";
+import { foldIn, nameId, permutation, type RngKey } from "../random/philox.ts";
 
 /** Stream name of the epoch shuffles: `permutation(foldIn(key, SHUFFLE_STREAM, epoch), n)`. */
 export const SHUFFLE_STREAM: number = nameId("shuffle");

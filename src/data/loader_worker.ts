@@ -6,7 +6,7 @@
  */
 
 import { augmentBatch, AugmentWorkspace, type ViewPipeline } from "./augment.ts";
-import type { RngKey } from "./rng.ts";
+import type { RngKey } from "../random/philox.ts";
 
 /** Configuration sent once, before any job. */
 export interface WorkerInit {

@@ -8,7 +8,7 @@
 
 import type { ImageDataset } from "../data/datasets/mod.ts";
 import { augmentBatch, type ViewPipeline } from "../data/augment.ts";
-import { rngKey } from "../data/rng.ts";
+import { rngKey } from "../random/philox.ts";
 import { type ResNetBuffers, resnetForward, type ResNetParams } from "../nn/mod.ts";
 import { l2Normalize } from "../ops/mod.ts";
 import type { Context, Tensor } from "../tensor/mod.ts";

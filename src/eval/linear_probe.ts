@@ -13,7 +13,7 @@
  * @module
  */
 
-import { foldIn, nameId, normalArray, permutation, type RngKey, rngKey } from "../data/rng.ts";
+import { foldIn, nameId, normalArray, permutation, type RngKey, rngKey } from "../random/philox.ts";
 import type { LinearTree } from "../nn/head.ts";
 import { crossEntropy, linear } from "../ops/mod.ts";
 import { sgdInit, sgdStep } from "../optim/sgd.ts";

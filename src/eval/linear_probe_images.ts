@@ -11,7 +11,7 @@
 
 import type { ImageDataset } from "../data/datasets/mod.ts";
 import { augmentBatch, AugmentWorkspace, type ViewPipeline } from "../data/augment.ts";
-import { foldIn, nameId, rngKey } from "../data/rng.ts";
+import { foldIn, nameId, rngKey } from "../random/philox.ts";
 import { resnetForward } from "../nn/mod.ts";
 import type { Context, Tensor } from "../tensor/mod.ts";
 import type { Backbone } from "./backbone_io.ts";

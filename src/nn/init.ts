@@ -11,7 +11,7 @@
  * @module
  */
 
-import { foldIn, nameId, normalArray, type RngKey, uniformArray } from "../data/rng.ts";
+import { foldIn, nameId, normalArray, type RngKey, uniformArray } from "../random/philox.ts";
 import type { Context, Tensor } from "../tensor/tensor.ts";
 import { materialize, type Materialized, type ParamSpec, type SpecTree } from "./param_spec.ts";
 

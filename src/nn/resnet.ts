@@ -13,7 +13,7 @@
  */
 
 import { add, batchNorm2d, conv2d, globalAvgPool, maxPool2d, relu } from "../ops/mod.ts";
-import type { RngKey } from "../data/rng.ts";
+import type { RngKey } from "../random/philox.ts";
 import type { Context, Tensor } from "../tensor/tensor.ts";
 import { initTree } from "./init.ts";
 import { type ParamSpec, paramSpec, specSize } from "./param_spec.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { RandomStream, rngKey } from "../data/rng.ts";
+import { RandomStream, rngKey } from "../random/philox.ts";
 
 /** Options of {@link tsne}. */
 export interface TsneOptions {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { normalArray, type RngKey } from "../data/rng.ts";
+import { normalArray, type RngKey } from "../random/philox.ts";
 import type { Context, Tensor } from "../tensor/tensor.ts";
 
 /** A ring buffer of teacher embeddings. */

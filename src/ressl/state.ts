@@ -6,7 +6,7 @@
  * @module
  */
 
-import { foldIn, nameId, rngKey } from "../data/rng.ts";
+import { foldIn, nameId, rngKey } from "../random/philox.ts";
 import { initHead, initResNet, resnetFeatureDim, type ResNetOptions } from "../nn/mod.ts";
 import { excludeBnAndBias } from "../optim/params.ts";
 import { sgdInit } from "../optim/sgd.ts";

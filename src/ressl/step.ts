@@ -19,7 +19,7 @@
  * @module
  */
 
-import { foldIn, nameId, permutation, type RngKey } from "../data/rng.ts";
+import { foldIn, nameId, permutation, type RngKey } from "../random/philox.ts";
 import {
   headForward,
   type HeadParams,

@@ -16,7 +16,7 @@ import type { ImageDataset } from "../data/datasets/mod.ts";
 import { Loader } from "../data/loader.ts";
 import { augmentationPreset } from "../data/pipelines.ts";
 import type { ViewPipeline } from "../data/augment.ts";
-import { foldIn, nameId, rngKey } from "../data/rng.ts";
+import { foldIn, nameId, rngKey } from "../random/philox.ts";
 import { knnAccuracy, knnClassify } from "../eval/knn.ts";
 import { extractFeatures } from "../eval/features.ts";
 import {

@@ -12,7 +12,7 @@ import fc from "fast-check";
 import assert from "node:assert/strict";
 import type { Backend, Conv2dGeometry, Storage } from "../../src/backend/backend.ts";
 import { outputSize } from "../../src/backend/backend.ts";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { assertClose } from "./conformance_harness.ts";
 import { vals } from "./conformance_spec.ts";
 

@@ -8,8 +8,8 @@
 
 import assert from "node:assert/strict";
 import type { Backend } from "../../src/backend/backend.ts";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
-import { rngKey } from "../../src/data/rng.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
+import { rngKey } from "../../src/random/philox.ts";
 import { initResNet, resnetForward, type ResNetOptions } from "../../src/nn/mod.ts";
 import { mul, sum } from "../../src/ops/mod.ts";
 import { createContext, disposeTree, flattenTree, valueAndGrad } from "../../src/tensor/mod.ts";

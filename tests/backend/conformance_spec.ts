@@ -11,7 +11,7 @@ import fc from "fast-check";
 import assert from "node:assert/strict";
 import type { Backend, Conv2dGeometry, Pool2dGeometry } from "../../src/backend/backend.ts";
 import { outputSize } from "../../src/backend/backend.ts";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { abs, type Bound, type Call, check } from "./conformance_harness.ts";
 import { defineLayoutChains } from "./conformance_layouts.ts";
 import { defineResNetConformance } from "./conformance_resnet.ts";

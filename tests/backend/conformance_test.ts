@@ -5,8 +5,8 @@
  * @module
  */
 
-import { createCpuBackend } from "../../src/backend/cpu.ts";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createCpuBackend } from "../../src/backend/cpu/backend.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { DnnlUnavailableError } from "../../ffi/dnnl/mod.ts";
 import { defineConformance } from "./conformance_spec.ts";
 

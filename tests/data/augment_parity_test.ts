@@ -16,7 +16,7 @@ import { centralCropBox, sampleResizedCropBox } from "../../src/data/augment_par
 import { resizeU8 } from "../../src/data/augment_resize.ts";
 import { DEBIAN_FASHION_MNIST_DIR, readIdxDataset } from "../../src/data/datasets/idx.ts";
 import { augmentationPreset } from "../../src/data/pipelines.ts";
-import { RandomStream, rngKey } from "../../src/data/rng.ts";
+import { RandomStream, rngKey } from "../../src/random/philox.ts";
 
 const PYTHON = "/usr/bin/python3";
 const TORCHVISION = "/usr/lib/python3/dist-packages/torchvision/__init__.py";

@@ -8,7 +8,7 @@ import {
   evalView,
   PRESET_NAMES,
 } from "../../src/data/pipelines.ts";
-import { RandomStream, rngKey } from "../../src/data/rng.ts";
+import { RandomStream, rngKey } from "../../src/random/philox.ts";
 
 Deno.test("presets: the spec's sizes, normalisation, blur kernels and op order", () => {
   const cifar = augmentationPreset("cifar10");

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { memoryDataset } from "../../src/data/datasets/dataset.ts";
 import { type HostBatch, Loader } from "../../src/data/loader.ts";
 import { augmentationPreset } from "../../src/data/pipelines.ts";
-import { RandomStream, rngKey } from "../../src/data/rng.ts";
+import { RandomStream, rngKey } from "../../src/random/philox.ts";
 
 function randomDataset(n: number, h: number, c: number, seed: number) {
   const rng = new RandomStream(rngKey(seed));

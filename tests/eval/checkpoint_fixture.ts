@@ -3,8 +3,8 @@
  * tiny network, with the BN affine parameters and running statistics of the student and teacher
  * set to random values, so that evaluation and export compare non-trivial networks.
  */
-import { createReferenceBackend } from "../../src/backend/reference.ts";
-import { normalArray, rngKey, uniformArray } from "../../src/data/rng.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
+import { normalArray, rngKey, uniformArray } from "../../src/random/philox.ts";
 import { saveCheckpoint } from "../../src/io/checkpoint.ts";
 import { presetConfig, type TrainConfig } from "../../src/ressl/config.ts";
 import { initTrainState, stateTrees } from "../../src/ressl/state.ts";

@@ -2,7 +2,7 @@
  * Synthetic labelled features with a known answer for the evaluation tests: points around random
  * class centres (N(0, 1) per coordinate), Gaussian noise, optionally L2-normalised rows.
  */
-import { normalArray, RandomStream, rngKey } from "../../src/data/rng.ts";
+import { normalArray, RandomStream, rngKey } from "../../src/random/philox.ts";
 
 /** Options of {@link clusters}. */
 export interface ClusterOptions {

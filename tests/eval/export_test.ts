@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
-import { normalArray, rngKey } from "../../src/data/rng.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
+import { normalArray, rngKey } from "../../src/random/philox.ts";
 import { disposeBackbone, loadCheckpointBackbone } from "../../src/eval/backbone_io.ts";
 import { writeNpy } from "../../src/io/npy.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";

@@ -4,7 +4,7 @@
  * consumes the old tensors without leaks, and refuses mismatched files with the file's name.
  */
 import assert from "node:assert/strict";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import {
   configBackboneOptions,
   disposeBackbone,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { createContext } from "../../src/tensor/mod.ts";
-import { permutation, rngKey } from "../../src/data/rng.ts";
+import { permutation, rngKey } from "../../src/random/philox.ts";
 import { clusters } from "./clusters.ts";
 import { knnAccuracy, knnClassify } from "../../src/eval/knn.ts";
 

@@ -4,10 +4,10 @@
  * (classes of distinct brightness are learned; shuffled labels are not).
  */
 import assert from "node:assert/strict";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import type { ViewPipeline } from "../../src/data/augment.ts";
 import { memoryDataset } from "../../src/data/datasets/dataset.ts";
-import { permutation, RandomStream, rngKey } from "../../src/data/rng.ts";
+import { permutation, RandomStream, rngKey } from "../../src/random/philox.ts";
 import { linearProbe } from "../../src/eval/linear_probe_images.ts";
 import { initResNet } from "../../src/nn/mod.ts";
 import { createContext, disposeTree, type TensorTree } from "../../src/tensor/mod.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
-import { permutation, rngKey } from "../../src/data/rng.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
+import { permutation, rngKey } from "../../src/random/philox.ts";
 import { clusters } from "./clusters.ts";
 import { evaluateProbe, linearProbeOnFeatures, probeLr } from "../../src/eval/linear_probe.ts";
 import { createContext } from "../../src/tensor/mod.ts";

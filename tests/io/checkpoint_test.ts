@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { createContext } from "../../src/tensor/mod.ts";
 import {
   checkpointName,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { readSafetensors, type SafetensorsMap } from "../../src/io/safetensors.ts";
 import { loadTreeLike, readTreeLike, treeToSafetensors, writeTree } from "../../src/io/tree_io.ts";
 import { createContext, disposeTree, flattenTree } from "../../src/tensor/mod.ts";

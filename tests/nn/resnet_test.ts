@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
-import { rngKey } from "../../src/data/rng.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
+import { rngKey } from "../../src/random/philox.ts";
 import {
   batchNormCounterNames,
   convInitStd,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { batchNorm2d } from "../../src/ops/batch_norm.ts";
 import { createContext, type Tensor } from "../../src/tensor/tensor.ts";
 import { checkGradients, seededRandom, uniformValues } from "./grad_check.ts";

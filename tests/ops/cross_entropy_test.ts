@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { crossEntropy } from "../../src/ops/cross_entropy.ts";
 import { createContext } from "../../src/tensor/tensor.ts";
 import { checkGradients, seededRandom, uniformValues } from "./grad_check.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { relu } from "../../src/ops/activation.ts";
 import { add, mul, scale, sub } from "../../src/ops/elementwise.ts";
 import { createContext } from "../../src/tensor/tensor.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { linear } from "../../src/ops/linear.ts";
 import { matmul } from "../../src/ops/matmul.ts";
 import { createContext } from "../../src/tensor/tensor.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { l2Normalize } from "../../src/ops/normalize.ts";
 import { createContext } from "../../src/tensor/tensor.ts";
 import { awayFromZeroValues, checkGradients } from "./grad_check.ts";

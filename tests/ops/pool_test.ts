@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { globalAvgPool, maxPool2d } from "../../src/ops/pool.ts";
 import { createContext } from "../../src/tensor/tensor.ts";
 import { checkGradients, distinctValues } from "./grad_check.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { permuteRows } from "../../src/ops/permute.ts";
 import { flatten, reshape } from "../../src/ops/shape.ts";
 import { createContext } from "../../src/tensor/tensor.ts";

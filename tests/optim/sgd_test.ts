@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
-import { normalArray, rngKey } from "../../src/data/rng.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
+import { normalArray, rngKey } from "../../src/random/philox.ts";
 import {
   excludeBnAndBias,
   isBatchNormOrBiasName,

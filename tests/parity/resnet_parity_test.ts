@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
-import { foldIn, nameId, normalArray, rngKey, uniformArray } from "../../src/data/rng.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
+import { foldIn, nameId, normalArray, rngKey, uniformArray } from "../../src/random/philox.ts";
 import {
   readSafetensors,
   type SafetensorsMap,

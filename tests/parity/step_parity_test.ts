@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
-import { foldIn, normalArray, rngKey } from "../../src/data/rng.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
+import { foldIn, normalArray, rngKey } from "../../src/random/philox.ts";
 import {
   readSafetensors,
   type SafetensorsMap,

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 // @ts-types="@types/pngjs"
 import { PNG } from "pngjs";
-import { RandomStream, rngKey } from "../../src/data/rng.ts";
+import { RandomStream, rngKey } from "../../src/random/philox.ts";
 
 /** `k` Gaussian clusters (unit noise, centres ~N(0, spread^2)) in `dim` dimensions, labels i % k. */
 export function clusters(n: number, dim: number, k: number, spread: number, seed = 1) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RandomStream, rngKey } from "../../src/data/rng.ts";
+import { RandomStream, rngKey } from "../../src/random/philox.ts";
 import { clusters } from "./helpers.ts";
 import {
   conditionalAffinities,

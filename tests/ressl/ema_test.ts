@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { cosineMomentum, emaMomentum, emaTiming, emaUpdate } from "../../src/ressl/ema.ts";
 import { createContext, disposeTree, flattenTree } from "../../src/tensor/mod.ts";
 

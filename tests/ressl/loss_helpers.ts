@@ -4,7 +4,7 @@
  * @module
  */
 
-import { normalArray, rngKey } from "../../src/data/rng.ts";
+import { normalArray, rngKey } from "../../src/random/philox.ts";
 
 /** `rows` random unit vectors of dimension `d` (f32-rounded), drawn from `seed`. */
 export function unitRows(seed: number, rows: number, d: number): Float32Array {

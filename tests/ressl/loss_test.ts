@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { MASKED_LOGIT, relationLoss, relationLossFromLogits } from "../../src/ressl/loss.ts";
 import { createContext, type Tensor, valueAndGrad } from "../../src/tensor/mod.ts";
 import {

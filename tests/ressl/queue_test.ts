@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
-import { rngKey } from "../../src/data/rng.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
+import { rngKey } from "../../src/random/philox.ts";
 import { checkQueueBatch, enqueue, initQueue } from "../../src/ressl/queue.ts";
 import { createContext } from "../../src/tensor/mod.ts";
 

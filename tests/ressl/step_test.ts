@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
-import { foldIn, normalArray, rngKey } from "../../src/data/rng.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
+import { foldIn, normalArray, rngKey } from "../../src/random/philox.ts";
 import { initHead, initResNet } from "../../src/nn/mod.ts";
 import { sgdInit } from "../../src/optim/sgd.ts";
 import { initQueue } from "../../src/ressl/queue.ts";

@@ -3,9 +3,9 @@
  * of metrics.jsonl, a fresh run refuses a folder holding checkpoints, and nothing leaks.
  */
 import assert from "node:assert/strict";
-import { createReferenceBackend } from "../../src/backend/reference.ts";
+import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { memoryDataset } from "../../src/data/datasets/dataset.ts";
-import { RandomStream, rngKey } from "../../src/data/rng.ts";
+import { RandomStream, rngKey } from "../../src/random/philox.ts";
 import { readMetrics } from "../../src/io/metrics.ts";
 import { mergeConfig, presetConfig, validateConfig } from "../../src/ressl/config.ts";
 import { runTraining } from "../../src/run/trainer.ts";

@@ -5,13 +5,13 @@
  * @module
  */
 
-import type { Backend, BatchNormGeometry, DType, Storage } from "./backend.ts";
-import type { CpuRuntime } from "./cpu_runtime.ts";
-import type { CpuStorage } from "./cpu_storage.ts";
-import * as conv from "./cpu_conv.ts";
-import * as norm from "./cpu_norm.ts";
-import * as pool from "./cpu_pool.ts";
-import type { Conv2dGeometry, Pool2dGeometry } from "./backend.ts";
+import type { Backend, BatchNormGeometry, DType, Storage } from "../backend.ts";
+import type { CpuRuntime } from "./runtime.ts";
+import type { CpuStorage } from "./storage.ts";
+import * as conv from "./conv.ts";
+import * as norm from "./norm.ts";
+import * as pool from "./pool.ts";
+import type { Conv2dGeometry, Pool2dGeometry } from "../backend.ts";
 import {
   checkBatchNorm,
   checkConvGeometry,
@@ -19,7 +19,7 @@ import {
   checkDistinct,
   checkPoolGeometry,
   cpuStorage,
-} from "./cpu_validate.ts";
+} from "./validate.ts";
 
 const F32: DType = "f32";
 

@@ -19,15 +19,15 @@ import type {
   HostArray,
   Pool2dGeometry,
   Storage,
-} from "./backend.ts";
-import { dnnlBuildHash, type DnnlLibrary, loadDnnl } from "../../ffi/dnnl/mod.ts";
-import { CpuRuntime } from "./cpu_runtime.ts";
-import { CpuStorage } from "./cpu_storage.ts";
-import * as elt from "./cpu_eltwise.ts";
-import * as images from "./cpu_images.ts";
-import * as mat from "./cpu_matrix.ts";
-import { checkDims, checkDistinct, checkEps, checkScalars, cpuStorage } from "./cpu_validate.ts";
-import { allocHostArray, hostArrayDType } from "./reference_storage.ts";
+} from "../backend.ts";
+import { dnnlBuildHash, type DnnlLibrary, loadDnnl } from "../../../ffi/dnnl/mod.ts";
+import { CpuRuntime } from "./runtime.ts";
+import { CpuStorage } from "./storage.ts";
+import * as elt from "./eltwise.ts";
+import * as images from "./images.ts";
+import * as mat from "./matrix.ts";
+import { checkDims, checkDistinct, checkEps, checkScalars, cpuStorage } from "./validate.ts";
+import { allocHostArray, hostArrayDType } from "../reference/storage.ts";
 
 /** The options object of kernel `K` of the Backend contract. */
 type Opts<K extends keyof Backend> = Backend[K] extends (opts: infer O) => void ? O : never;

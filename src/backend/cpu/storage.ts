@@ -7,9 +7,9 @@
  * @module
  */
 
-import type { Backend, DType, Storage } from "./backend.ts";
-import type { Buffer } from "./cpu_buffers.ts";
-import type { MemDesc } from "./cpu_memdesc.ts";
+import type { Backend, DType, Storage } from "../backend.ts";
+import type { Buffer } from "./buffers.ts";
+import type { MemDesc } from "./memdesc.ts";
 
 /** Bytes per element of each dtype. */
 export const ELEMENT_BYTES: Readonly<Record<DType, number>> = Object.freeze({

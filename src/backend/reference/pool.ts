@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Pool2dGeometry } from "./backend.ts";
+import type { Pool2dGeometry } from "../backend.ts";
 
 /**
  * Index (within the input plane starting at `base`) of the first maximum of window (oh, ow), or -1

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { createReferenceBackend } from "./reference.ts";
-import { assertClose, poisoned, randomArray, read, upload } from "./reference_test_helpers.ts";
+import { createReferenceBackend } from "./backend.ts";
+import { assertClose, poisoned, randomArray, read, upload } from "./test_helpers.ts";
 
 Deno.test("reference memory: alloc/free counting, upload with offset, download is a copy", () => {
   const b = createReferenceBackend();

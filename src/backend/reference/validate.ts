@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { Backend, Conv2dGeometry, DType, Pool2dGeometry, Storage } from "./backend.ts";
-import { outputSize } from "./backend.ts";
-import { ReferenceStorage } from "./reference_storage.ts";
+import type { Backend, Conv2dGeometry, DType, Pool2dGeometry, Storage } from "../backend.ts";
+import { outputSize } from "../backend.ts";
+import { ReferenceStorage } from "./storage.ts";
 
 /** Checks that each named dimension is an integer >= `min` (default 0, element counts). */
 export function checkDims(kernel: string, dims: Record<string, number>, min = 0): void {

@@ -11,8 +11,8 @@ import {
   DNNL_SIZEOF,
   type DnnlSymbols,
   Query,
-} from "../../ffi/dnnl/mod.ts";
-import type { MemDesc, MemDescTable } from "./cpu_memdesc.ts";
+} from "../../../ffi/dnnl/mod.ts";
+import type { MemDesc, MemDescTable } from "./memdesc.ts";
 
 /** `dnnl_query_exec_arg_md`: the descriptor of one execution argument. */
 const QUERY_EXEC_ARG_MD = 255;

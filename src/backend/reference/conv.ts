@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Conv2dGeometry } from "./backend.ts";
+import type { Conv2dGeometry } from "../backend.ts";
 
 /**
  * Output positions t in [0, outSize) whose input position t * stride + offset lies in [0, inSize):

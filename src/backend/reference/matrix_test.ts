@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createReferenceBackend } from "./reference.ts";
+import { createReferenceBackend } from "./backend.ts";
 import {
   assertClose,
   finiteDifference,
@@ -8,7 +8,7 @@ import {
   randomArray,
   read,
   upload,
-} from "./reference_test_helpers.ts";
+} from "./test_helpers.ts";
 
 /** Naive c = alpha * op(a) @ op(b) + beta * c0 in f64, op from explicit 2-D indexing. */
 function naiveGemm(

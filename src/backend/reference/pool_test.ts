@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { outputSize, type Pool2dGeometry } from "./backend.ts";
-import { createReferenceBackend } from "./reference.ts";
-import { assertClose, poisoned, randomArray, read, upload } from "./reference_test_helpers.ts";
+import { outputSize, type Pool2dGeometry } from "../backend.ts";
+import { createReferenceBackend } from "./backend.ts";
+import { assertClose, poisoned, randomArray, read, upload } from "./test_helpers.ts";
 
 /** Random pooling geometries with PyTorch's constraint pad <= kernel / 2. */
 const poolArb = fc.record({

@@ -9,10 +9,10 @@
  * @module
  */
 
-import { AlgKind, Arg, checkStatus, DNNL_SIZEOF, PropKind } from "../../ffi/dnnl/mod.ts";
-import type { MemDesc } from "./cpu_memdesc.ts";
-import type { CpuRuntime } from "./cpu_runtime.ts";
-import type { CpuStorage } from "./cpu_storage.ts";
+import { AlgKind, Arg, checkStatus, DNNL_SIZEOF, PropKind } from "../../../ffi/dnnl/mod.ts";
+import type { MemDesc } from "./memdesc.ts";
+import type { CpuRuntime } from "./runtime.ts";
+import type { CpuStorage } from "./storage.ts";
 
 /** The layout an elementwise kernel over `n` elements of `operands` runs in. */
 export function elementwiseLayout(rt: CpuRuntime, operands: CpuStorage[], n: number): MemDesc {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { BatchNormGeometry } from "./backend.ts";
+import type { BatchNormGeometry } from "../backend.ts";
 
 /**
  * Training-mode batch norm: per channel the batch mean and biased variance (two-pass, f64) are

@@ -9,12 +9,12 @@
  * @module
  */
 
-import { AlgKind, Arg, checkStatus, DataType, DNNL_SIZEOF, PropKind } from "../../ffi/dnnl/mod.ts";
-import type { Pool2dGeometry } from "./backend.ts";
-import { dimsT, type MemDesc } from "./cpu_memdesc.ts";
-import type { Primitive } from "./cpu_primitive.ts";
-import type { CpuRuntime } from "./cpu_runtime.ts";
-import { CpuStorage } from "./cpu_storage.ts";
+import { AlgKind, Arg, checkStatus, DataType, DNNL_SIZEOF, PropKind } from "../../../ffi/dnnl/mod.ts";
+import type { Pool2dGeometry } from "../backend.ts";
+import { dimsT, type MemDesc } from "./memdesc.ts";
+import type { Primitive } from "./primitive.ts";
+import type { CpuRuntime } from "./runtime.ts";
+import { CpuStorage } from "./storage.ts";
 
 /** x's own layout when it describes [n, c, h, w], else plain [n, c, h, w]. */
 function imageLayout(

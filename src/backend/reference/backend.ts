@@ -10,8 +10,8 @@
  * @module
  */
 
-import type { Backend, BatchNormGeometry, DType, HostArray, Storage } from "./backend.ts";
-import { hostArrayDType, ReferenceStorage } from "./reference_storage.ts";
+import type { Backend, BatchNormGeometry, DType, HostArray, Storage } from "../backend.ts";
+import { hostArrayDType, ReferenceStorage } from "./storage.ts";
 import {
   checkConvGeometry,
   checkDims,
@@ -20,7 +20,7 @@ import {
   checkScalars,
   f32Data,
   storageData,
-} from "./reference_validate.ts";
+} from "./validate.ts";
 import {
   axpbyKernel,
   mulKernel,
@@ -28,7 +28,7 @@ import {
   reluKernel,
   sgdKernel,
   sumKernel,
-} from "./reference_elementwise.ts";
+} from "./elementwise.ts";
 import {
   addRowVectorKernel,
   gatherRowsKernel,
@@ -40,23 +40,23 @@ import {
   softmaxBackwardKernel,
   softmaxKernel,
   sumRowsKernel,
-} from "./reference_matrix.ts";
+} from "./matrix.ts";
 import {
   conv2dBackwardDataKernel,
   conv2dBackwardWeightsKernel,
   conv2dForwardKernel,
-} from "./reference_conv.ts";
+} from "./conv.ts";
 import {
   batchNormBackwardKernel,
   batchNormForwardInferenceKernel,
   batchNormForwardTrainingKernel,
-} from "./reference_norm.ts";
+} from "./norm.ts";
 import {
   globalAvgPoolBackwardKernel,
   globalAvgPoolKernel,
   maxPool2dBackwardKernel,
   maxPool2dForwardKernel,
-} from "./reference_pool.ts";
+} from "./pool.ts";
 
 /** The options object of kernel `K` of the {@link Backend} contract. */
 type Opts<K extends keyof Backend> = Backend[K] extends (opts: infer O) => void ? O : never;

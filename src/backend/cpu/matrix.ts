@@ -7,17 +7,17 @@
  * @module
  */
 
-import { Arg, checkStatus, DNNL_SIZEOF, PropKind } from "../../ffi/dnnl/mod.ts";
-import type { Primitive } from "./cpu_primitive.ts";
-import type { CpuRuntime } from "./cpu_runtime.ts";
-import type { CpuStorage } from "./cpu_storage.ts";
+import { Arg, checkStatus, DNNL_SIZEOF, PropKind } from "../../../ffi/dnnl/mod.ts";
+import type { Primitive } from "./primitive.ts";
+import type { CpuRuntime } from "./runtime.ts";
+import type { CpuStorage } from "./storage.ts";
 import {
   addRowVectorKernel,
   gatherRowsKernel,
   l2NormalizeBackwardKernel,
   l2NormalizeKernel,
   sumRowsKernel,
-} from "./reference_matrix.ts";
+} from "../reference/matrix.ts";
 
 const CHAR_N = 78;
 const CHAR_T = 84;

@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { Backend, BatchNormGeometry, DType, Storage } from "./backend.ts";
-import { CpuStorage } from "./cpu_storage.ts";
-import { checkDims, checkScalars } from "./reference_validate.ts";
+import type { Backend, BatchNormGeometry, DType, Storage } from "../backend.ts";
+import { CpuStorage } from "./storage.ts";
+import { checkDims, checkScalars } from "../reference/validate.ts";
 
 export {
   checkConvGeometry,
@@ -15,7 +15,7 @@ export {
   checkDistinct,
   checkPoolGeometry,
   checkScalars,
-} from "./reference_validate.ts";
+} from "../reference/validate.ts";
 
 /**
  * Returns `storage` as a {@link CpuStorage} after checking that it is a live storage of `backend`

@@ -10,12 +10,12 @@
  * @module
  */
 
-import { checkStatus, type DnnlLibrary, type DnnlSymbols, EngineKind } from "../../ffi/dnnl/mod.ts";
-import { Arg, StreamFlags } from "../../ffi/dnnl/mod.ts";
-import { type Buffer, BufferPool } from "./cpu_buffers.ts";
-import { type MemDesc, MemDescTable } from "./cpu_memdesc.ts";
-import { Primitive } from "./cpu_primitive.ts";
-import { CpuStorage } from "./cpu_storage.ts";
+import { checkStatus, type DnnlLibrary, type DnnlSymbols, EngineKind } from "../../../ffi/dnnl/mod.ts";
+import { Arg, StreamFlags } from "../../../ffi/dnnl/mod.ts";
+import { type Buffer, BufferPool } from "./buffers.ts";
+import { type MemDesc, MemDescTable } from "./memdesc.ts";
+import { Primitive } from "./primitive.ts";
+import { CpuStorage } from "./storage.ts";
 
 /** What a cache miss builds: a primitive descriptor and the arguments its execution binds. */
 export interface PrimitiveSpec {

@@ -7,12 +7,12 @@
  * @module
  */
 
-import { AlgKind, Arg, checkStatus, DNNL_SIZEOF, PropKind } from "../../ffi/dnnl/mod.ts";
-import type { Conv2dGeometry } from "./backend.ts";
-import { dimsT } from "./cpu_memdesc.ts";
-import type { Primitive } from "./cpu_primitive.ts";
-import type { CpuRuntime } from "./cpu_runtime.ts";
-import type { CpuStorage } from "./cpu_storage.ts";
+import { AlgKind, Arg, checkStatus, DNNL_SIZEOF, PropKind } from "../../../ffi/dnnl/mod.ts";
+import type { Conv2dGeometry } from "../backend.ts";
+import { dimsT } from "./memdesc.ts";
+import type { Primitive } from "./primitive.ts";
+import type { CpuRuntime } from "./runtime.ts";
+import type { CpuStorage } from "./storage.ts";
 
 function geomKey(g: Conv2dGeometry): string {
   return `${g.n},${g.c},${g.h},${g.w},${g.k},${g.r},${g.s},${g.strideH},${g.strideW},${g.padH},${g.padW}`;

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { checkStatus, DataType, type DnnlSymbols, FormatTag } from "../../ffi/dnnl/mod.ts";
-import { dimsT } from "./cpu_memdesc.ts";
-import { DNNL_SIZEOF } from "../../ffi/dnnl/mod.ts";
+import { checkStatus, DataType, type DnnlSymbols, FormatTag } from "../../../ffi/dnnl/mod.ts";
+import { dimsT } from "./memdesc.ts";
+import { DNNL_SIZEOF } from "../../../ffi/dnnl/mod.ts";
 
 /**
  * `DNNL_MEMORY_ALLOCATE`: asks `dnnl_memory_create` to allocate the buffer itself. Made on first

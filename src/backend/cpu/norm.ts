@@ -6,12 +6,12 @@
  * @module
  */
 
-import { Arg, checkStatus, DNNL_SIZEOF, NormFlags, PropKind } from "../../ffi/dnnl/mod.ts";
-import type { BatchNormGeometry } from "./backend.ts";
-import type { MemDesc } from "./cpu_memdesc.ts";
-import type { Primitive } from "./cpu_primitive.ts";
-import type { CpuRuntime } from "./cpu_runtime.ts";
-import type { CpuStorage } from "./cpu_storage.ts";
+import { Arg, checkStatus, DNNL_SIZEOF, NormFlags, PropKind } from "../../../ffi/dnnl/mod.ts";
+import type { BatchNormGeometry } from "../backend.ts";
+import type { MemDesc } from "./memdesc.ts";
+import type { Primitive } from "./primitive.ts";
+import type { CpuRuntime } from "./runtime.ts";
+import type { CpuStorage } from "./storage.ts";
 
 const SCALE_SHIFT = NormFlags.useScale | NormFlags.useShift;
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Backend, DType, HostArray, Storage } from "./backend.ts";
+import type { Backend, DType, HostArray, Storage } from "../backend.ts";
 
 /** A storage of the reference backend: a typed array on the host. */
 export class ReferenceStorage implements Storage {

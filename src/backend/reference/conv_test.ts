@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type Conv2dGeometry, outputSize } from "./backend.ts";
-import { createReferenceBackend } from "./reference.ts";
+import { type Conv2dGeometry, outputSize } from "../backend.ts";
+import { createReferenceBackend } from "./backend.ts";
 import {
   absDot,
   assertClose,
@@ -10,7 +10,7 @@ import {
   randomArray,
   read,
   upload,
-} from "./reference_test_helpers.ts";
+} from "./test_helpers.ts";
 
 /** Random convolution geometries: kernel 1/3/7, stride 1-2, pad 0-3, only those that fit. */
 const geometryArb = fc.record({

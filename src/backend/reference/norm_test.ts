@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { BatchNormGeometry } from "./backend.ts";
-import { createReferenceBackend } from "./reference.ts";
+import type { BatchNormGeometry } from "../backend.ts";
+import { createReferenceBackend } from "./backend.ts";
 import {
   assertClose,
   finiteDifference,
@@ -8,7 +8,7 @@ import {
   randomArray,
   read,
   upload,
-} from "./reference_test_helpers.ts";
+} from "./test_helpers.ts";
 
 const geom: BatchNormGeometry = { n: 2, c: 3, hw: 4 };
 const size = geom.n * geom.c * geom.hw;

@@ -16,8 +16,8 @@ import {
   type DnnlSymbols,
   FormatKind,
   FormatTag,
-} from "../../ffi/dnnl/mod.ts";
-import { checkStatus } from "../../ffi/dnnl/mod.ts";
+} from "../../../ffi/dnnl/mod.ts";
+import { checkStatus } from "../../../ffi/dnnl/mod.ts";
 
 /** An interned oneDNN memory descriptor. */
 export class MemDesc {

@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import type { Storage } from "./backend.ts";
-import type { ReferenceBackend } from "./reference.ts";
+import type { Storage } from "../backend.ts";
+import type { ReferenceBackend } from "./backend.ts";
 
 /** A seeded generator of uniform floats in [lo, hi) (mulberry32), rounded to f32. */
 export function randomArray(seed: number, length: number, lo = -1, hi = 1): Float32Array {
