@@ -29,7 +29,7 @@ export * from "./src/optim/mod.ts";
 export * from "./src/ressl/mod.ts";
 export * from "./src/run/mod.ts";
 export * from "./src/data/mod.ts";
-export * from "./src/random/philox.ts";
+export * from "./src/random/mod.ts";
 export * from "./src/data/datasets/subset.ts";
 export * from "./src/eval/mod.ts";
 export * from "./src/io/mod.ts";
