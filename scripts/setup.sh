@@ -26,3 +26,10 @@ if [ "${RESSL_SETUP_APT:-1}" != "0" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi
+
+# Optional parts, each in its own script: the CUDA libraries from NVIDIA's wheels and the emulated
+# device (scripts/setup_cuda.sh), MPI engines (scripts/setup_mpi.sh).
+here="$(dirname "$0")"
+for part in setup_cuda.sh setup_mpi.sh; do
+  if [ -f "$here/$part" ]; then bash "$here/$part"; fi
+done
