@@ -15,8 +15,14 @@
  * @module
  */
 
-/** Element types a storage can hold. */
-export type DType = "f32" | "u8" | "i32";
+import type { ViewStep } from "../image/view.ts";
+
+/**
+ * Element types a storage can hold. `bf16` is bfloat16 (the upper half of an f32; host arrays hold
+ * its raw bits as a `Uint16Array`): kernels that accept it compute in f32 (or wider) and round to
+ * nearest even on write. Which kernel accepts which dtypes is in the kernel table (`kernels.ts`).
+ */
+export type DType = "f32" | "bf16" | "u8" | "i32";
 
 /** A block of device memory owned by a backend. Treat as opaque outside `src/backend/`. */
 export interface Storage {
@@ -26,10 +32,12 @@ export interface Storage {
   readonly dtype: DType;
   /** Number of elements. */
   readonly length: number;
+  /** Whether `free` has released it (using it afterwards is an error). */
+  readonly freed: boolean;
 }
 
-/** Host arrays matching each dtype. */
-export type HostArray = Float32Array | Uint8Array | Int32Array;
+/** Host arrays matching each dtype (`Uint16Array` holds bf16 bits). */
+export type HostArray = Float32Array | Uint16Array | Uint8Array | Int32Array;
 
 /** Geometry of a 2-D convolution (no bias, no dilation, groups = 1). */
 export interface Conv2dGeometry {
@@ -80,14 +88,13 @@ export interface BatchNormGeometry {
   hw: number;
 }
 
-/** Memory and kernels of one device. */
-export interface Backend {
+/** Device memory of a backend: allocation, host transfers, copies, synchronisation. */
+export interface BackendMemory {
   /** `reference`, `cpu` or `cuda`. */
   readonly name: string;
   /** Human-readable versions of the native libraries in use (for run logs). */
   readonly versions: Readonly<Record<string, string>>;
 
-  // ---- memory -------------------------------------------------------------------------------
   /** Allocates `length` elements of `dtype`. Contents are unspecified. */
   alloc(dtype: DType, length: number): Storage;
   /** Releases a storage; using it afterwards is an error. */
@@ -98,18 +105,33 @@ export interface Backend {
   upload(dst: Storage, src: HostArray, dstOffset?: number): void;
   /** Copies the whole storage to a new host array (synchronises with pending work). */
   download(src: Storage): HostArray;
-  /** Copies `length` elements from `src[srcOffset..]` to `dst[dstOffset..]` on the device. */
-  copy(
-    opts: { src: Storage; dst: Storage; srcOffset: number; dstOffset: number; length: number },
-  ): void;
-  /** Sets every element of `dst` to `value`. */
+  /** Sets every element of `dst` to `value` (an integer in range for u8/i32). */
   fill(dst: Storage, value: number): void;
   /** Waits until all queued work has finished. */
   synchronize(): void;
   /** Releases every resource the backend holds (cached primitives, handles, pools). */
   dispose(): void;
+}
 
-  // ---- elementwise (f32, `n` elements) -------------------------------------------------------
+/**
+ * Every kernel of the contract. Each takes one options object; the kernel table (`kernels.ts`) says
+ * for each one which storages it reads and writes, how many elements each needs (from the
+ * dimensions), which dtypes it accepts and which outputs may alias inputs. `validateKernel` checks a
+ * call against that table, and every backend calls it first.
+ */
+export interface BackendKernels {
+  // ---- memory-like kernels --------------------------------------------------------------------
+  /** Copies `length` elements from `src[srcOffset..]` to `dst[dstOffset..]` (same dtype). */
+  copy(
+    opts: { src: Storage; dst: Storage; srcOffset: number; dstOffset: number; length: number },
+  ): void;
+  /**
+   * y = x converted between f32 and bf16 (round to nearest even; NaN stays NaN, overflow becomes
+   * infinity). The same dtype on both sides is a plain copy.
+   */
+  cast(opts: { x: Storage; y: Storage; n: number }): void;
+
+  // ---- elementwise (`n` elements) -------------------------------------------------------------
   /** out = alpha * x + beta * y (also scale with beta = 0 and y = x, EMA, subtraction). */
   axpby(
     opts: { x: Storage; y: Storage; out: Storage; alpha: number; beta: number; n: number },
@@ -176,8 +198,10 @@ export interface Backend {
     opts: { x: Storage; dy: Storage; dw: Storage; geom: Conv2dGeometry },
   ): void;
   /**
-   * Training-mode batch norm: per-channel batch mean and biased variance written to `mean` and
-   * `variance` (length c), y = gamma * (x - mean) / sqrt(variance + eps) + beta.
+   * Training-mode batch norm, optionally fused with a residual add and a ReLU (cuDNN's
+   * BN_ADD_ACTIVATION): per-channel batch mean and biased variance written to `mean` and `variance`
+   * (length c); z = gamma * (x - mean) / sqrt(variance + eps) + beta; y = z (+ residual) then
+   * max(., 0) when `relu`. `residual` has x's shape and dtype.
    */
   batchNormForwardTraining(opts: {
     x: Storage;
@@ -188,8 +212,10 @@ export interface Backend {
     variance: Storage;
     geom: BatchNormGeometry;
     eps: number;
+    residual?: Storage | null;
+    relu?: boolean;
   }): void;
-  /** Inference-mode batch norm with the given (running) mean and variance. */
+  /** Inference-mode batch norm with the given (running) mean and variance, same fusion options. */
   batchNormForwardInference(opts: {
     x: Storage;
     gamma: Storage;
@@ -199,8 +225,15 @@ export interface Backend {
     y: Storage;
     geom: BatchNormGeometry;
     eps: number;
+    residual?: Storage | null;
+    relu?: boolean;
   }): void;
-  /** Backward of training-mode batch norm (batch statistics from the forward). */
+  /**
+   * Backward of training-mode batch norm (batch statistics from the forward), fused like the
+   * forward: with `relu`, `y` is the forward's output and the incoming gradient is masked by y > 0;
+   * with `dresidual`, the gradient reaching the residual input (the masked dy) is written there.
+   * Then dx, dgamma and dbeta are batch norm's gradients of the masked dy.
+   */
   batchNormBackward(opts: {
     x: Storage;
     dy: Storage;
@@ -212,6 +245,9 @@ export interface Backend {
     dbeta: Storage;
     geom: BatchNormGeometry;
     eps: number;
+    relu?: boolean;
+    y?: Storage | null;
+    dresidual?: Storage | null;
   }): void;
   /** Max pooling; padded positions never win (as PyTorch, -inf padding). */
   maxPool2dForward(opts: { x: Storage; y: Storage; geom: Pool2dGeometry }): void;
@@ -222,23 +258,90 @@ export interface Backend {
   /** dx[n, c, p] = dy[n, c] / hw. */
   globalAvgPoolBackward(opts: { dy: Storage; dx: Storage; n: number; c: number; hw: number }): void;
 
-  // ---- optimiser -----------------------------------------------------------------------------
+  // ---- optimiser and teacher (multi-tensor: one call for all parameters) ---------------------
   /**
-   * In-place SGD step on `param` and `momentumBuf` (PyTorch semantics, dampening 0):
-   * g = grad + weightDecay * param; buf = momentum * buf + g;
-   * param -= lr * (nesterov ? g + momentum * buf : buf).
+   * One SGD step over every parameter tensor, in place on `params[i]` and `momentumBufs[i]`
+   * (PyTorch semantics, dampening 0), per tensor i with d = grads[i] + weightDecay[i] * params[i]:
+   * with `lars` and `lars.adapt[i]`, d *= r_i, the trust ratio
+   * r_i = eta * |p| / (|g| + weightDecay[i] * |p| + eps) (norms of params[i] and grads[i] before the
+   * step; no adaptation when either norm is 0; with `clip`, r_i = min(r_i / lr, 1));
+   * buf = momentum * buf + d; param -= lr * (nesterov ? d + momentum * buf : buf).
    */
-  sgdUpdate(opts: {
-    param: Storage;
-    grad: Storage;
-    momentumBuf: Storage;
-    n: number;
+  sgdUpdateMulti(opts: {
+    params: Storage[];
+    grads: Storage[];
+    momentumBufs: Storage[];
     lr: number;
     momentum: number;
-    weightDecay: number;
+    weightDecay: number[];
     nesterov: boolean;
+    lars?: LarsSettings | null;
+  }): void;
+  /**
+   * The teacher's EMA over every tensor: out[i] = momentum * teacher[i] + (1 - momentum) *
+   * student[i]. `out[i]` may be `teacher[i]` (in place).
+   */
+  emaUpdateMulti(opts: {
+    teacher: Storage[];
+    student: Storage[];
+    out: Storage[];
+    momentum: number;
+  }): void;
+
+  // ---- augmentation ---------------------------------------------------------------------------
+  /**
+   * Makes one normalised view of each image of a u8 batch from explicit per-sample parameters:
+   * `images` holds n u8 images in NHWC order (h x w x c each, the layout datasets decode to),
+   * `params` holds n rows of {@link AUGMENT_PARAM_COUNT} f32 values (see `augment_layout.ts`: crop
+   * box, flip, ColorJitter factors and order, grayscale, blur sigma), drawn on the host from the
+   * Philox key. The crop is resized to `size x size` (antialiased bilinear, torchvision), then the
+   * `steps` run in their order, then Normalize with `mean`/`std`; `out` is NCHW f32 (or bf16).
+   */
+  augmentViews(opts: {
+    images: Storage;
+    params: Storage;
+    out: Storage;
+    geom: AugmentGeometry;
+    steps: readonly AugmentStep[];
+    blurKernel: number;
+    mean: readonly number[];
+    std: readonly number[];
   }): void;
 }
+
+/** LARS settings of {@link BackendKernels.sgdUpdateMulti}. */
+export interface LarsSettings {
+  /** Trust coefficient eta (solo-learn: 0.02; apex: 0.001). */
+  eta: number;
+  /** Added to the trust ratio's denominator. */
+  eps: number;
+  /** Clip the adapted rate to min(r / lr, 1) (solo-learn's `clip_lars_lr`). */
+  clip: boolean;
+  /** Per tensor: whether LARS adapts it (BN and biases are usually left out). */
+  adapt: boolean[];
+}
+
+/** Shape of an augmentation call: n images of h x w x c in, n views of c x size x size out. */
+export interface AugmentGeometry {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  size: number;
+}
+
+/** The ops a view applies after its crop, in pipeline order. */
+export type AugmentStep = ViewStep;
+
+/** Every kernel of the contract plus device memory: what a backend implements. */
+export interface Backend extends BackendMemory, BackendKernels {}
+
+/** Names of the kernels of the contract. */
+export type KernelName = keyof BackendKernels;
+
+/** The options object of kernel `K`. */
+export type Opts<K extends KernelName> = BackendKernels[K] extends (opts: infer O) => void ? O
+  : never;
 
 /** Output size of a convolution or pooling along one axis. */
 export function outputSize(input: number, kernel: number, stride: number, pad: number): number {

@@ -10,22 +10,20 @@
  * @module
  */
 
+import { type JitterStrength, sampleJitter, sampleResizedCropBox } from "./augment_params.ts";
+import type { CropBox } from "../image/resize.ts";
 import {
-  adjustBrightness,
-  adjustContrast,
-  adjustHue,
-  adjustSaturation,
-  toGrayscale,
-} from "./augment_color.ts";
-import { gaussianBlur } from "./augment_blur.ts";
-import {
+  applyViewParams,
+  AugmentWorkspace,
   type JitterParams,
-  type JitterStrength,
-  sampleJitter,
-  sampleResizedCropBox,
-} from "./augment_params.ts";
-import { type CropBox, resizedCropU8ToPlanar } from "./augment_resize.ts";
+  type U8Image,
+  type ViewParams,
+  type ViewRecipe,
+  type ViewStep,
+} from "../image/view.ts";
 import { foldIn, nameId, RandomStream, type RngKey } from "../random/philox.ts";
+
+export { AugmentWorkspace, type U8Image } from "../image/view.ts";
 
 /** One augmentation op of a pipeline, with its strengths and probabilities (plain data). */
 export type AugmentOp =
@@ -108,54 +106,53 @@ export function sampleView(
   });
 }
 
-/** Reusable scratch memory for {@link applyView} (one per thread). */
-export class AugmentWorkspace {
-  #bufs = new Map<string, Float32Array>();
-
-  /** A scratch buffer named `name` of at least `n` floats. */
-  get(name: string, n: number): Float32Array {
-    let b = this.#bufs.get(name);
-    if (!b || b.length < n) {
-      b = new Float32Array(n);
-      this.#bufs.set(name, b);
-    }
-    return b;
-  }
-}
-
-/** A u8 HWC image inside a larger buffer (e.g. one image of an NHWC batch). */
-export interface U8Image {
-  data: Uint8Array;
-  offset: number;
-  height: number;
-  width: number;
-  channels: number;
-}
-
-/** Mirrors each row of a planar image in place. */
-export function flipHorizontal(img: Float32Array, channels: number, height: number, width: number) {
-  for (let r = 0; r < channels * height; r++) {
-    const row = r * width;
-    for (let a = row, b = row + width - 1; a < b; a++, b--) {
-      const t = img[a];
-      img[a] = img[b];
-      img[b] = t;
+/** The step order, blur kernel and Normalize of a pipeline (what `augmentViews` takes). */
+export function viewRecipe(p: ViewPipeline): ViewRecipe {
+  const steps: ViewStep[] = [];
+  let blurKernel = 1;
+  for (const o of p.ops) {
+    if (o.op === "horizontalFlip") steps.push("flip");
+    else if (o.op === "colorJitter") steps.push("jitter");
+    else if (o.op === "randomGrayscale") steps.push("grayscale");
+    else if (o.op === "gaussianBlur") {
+      steps.push("blur");
+      blurKernel = o.kernelSize;
     }
   }
+  return { size: p.size, steps, blurKernel, mean: p.mean, std: p.std };
 }
 
-/** Applies ColorJitter's sub-ops in the drawn order. */
-export function applyJitter(img: Float32Array, channels: number, plane: number, j: JitterParams) {
-  for (const which of j.order) {
-    if (which === 0 && j.brightness !== undefined) {
-      adjustBrightness(img, channels * plane, j.brightness);
-    }
-    if (which === 1 && j.contrast !== undefined) adjustContrast(img, channels, plane, j.contrast);
-    if (which === 2 && j.saturation !== undefined) {
-      adjustSaturation(img, channels, plane, j.saturation);
-    }
-    if (which === 3 && j.hue !== undefined) adjustHue(img, channels, plane, j.hue);
+/** The drawn op parameters of a view as one {@link ViewParams} record for an `h x w` image. */
+export function viewParams(
+  p: ViewPipeline,
+  params: readonly OpParams[],
+  height: number,
+  width: number,
+): ViewParams {
+  const out: ViewParams = {
+    box: { top: 0, left: 0, height, width },
+    flip: false,
+    jitter: null,
+    grayscale: false,
+    blurSigma: null,
+  };
+  if (params.length !== p.ops.length) {
+    throw new RangeError(
+      `Cannot apply a view: ${params.length} op parameters for ${p.ops.length} ops`,
+    );
   }
+  p.ops.forEach((o, k) => {
+    const q = params[k];
+    if (o.op !== q.op) {
+      throw new RangeError(`Cannot apply a view: op ${k} is ${o.op}, params are for ${q.op}`);
+    }
+    if (q.op === "randomResizedCrop") out.box = q.box;
+    else if (q.op === "horizontalFlip") out.flip = q.flip;
+    else if (q.op === "colorJitter") out.jitter = q.jitter;
+    else if (q.op === "randomGrayscale") out.grayscale = q.gray;
+    else out.blurSigma = q.sigma;
+  });
+  return out;
 }
 
 /**
@@ -170,48 +167,8 @@ export function applyView(
   outOffset: number,
   ws: AugmentWorkspace = new AugmentWorkspace(),
 ): void {
-  const { height, width, channels: c } = image;
-  const size = p.size, plane = size * size;
-  const first = params[0];
-  const box = first?.op === "randomResizedCrop" ? first.box : { top: 0, left: 0, height, width };
-  const img = ws.get("planar", c * plane);
-  resizedCropU8ToPlanar(
-    {
-      src: image.data,
-      srcOffset: image.offset,
-      srcWidth: width,
-      channels: c,
-      box,
-      outHeight: size,
-      outWidth: size,
-    },
-    img,
-    ws.get("resize", c * box.height * size),
-  );
-  for (let k = 0; k < p.ops.length; k++) {
-    const o = p.ops[k], q = params[k];
-    if (o.op !== q.op) {
-      throw new RangeError(`Cannot apply a view: op ${k} is ${o.op}, params are for ${q.op}`);
-    }
-    if (q.op === "horizontalFlip" && q.flip) flipHorizontal(img, c, size, size);
-    else if (q.op === "colorJitter" && q.jitter) applyJitter(img, c, plane, q.jitter);
-    else if (q.op === "randomGrayscale" && q.gray) toGrayscale(img, c, plane);
-    else if (q.op === "gaussianBlur" && q.sigma !== null && o.op === "gaussianBlur") {
-      gaussianBlur(
-        img,
-        c,
-        size,
-        size,
-        o.kernelSize,
-        q.sigma,
-        ws.get("blur", plane + size + o.kernelSize),
-      );
-    }
-  }
-  for (let ch = 0; ch < c; ch++) {
-    const m = p.mean[ch], inv = 1 / p.std[ch], base = ch * plane;
-    for (let i = 0; i < plane; i++) out[outOffset + base + i] = (img[base + i] - m) * inv;
-  }
+  const vp = viewParams(p, params, image.height, image.width);
+  applyViewParams(viewRecipe(p), vp, image, out, outOffset, ws);
 }
 
 /** Arguments of {@link augmentBatch}. */

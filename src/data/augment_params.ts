@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { CropBox } from "./augment_resize.ts";
+import type { CropBox } from "../image/resize.ts";
+import type { JitterParams } from "../image/view.ts";
 import type { RandomStream } from "../random/philox.ts";
 
 /** Python's `round` (half to even), as torchvision uses for crop sizes. */
@@ -80,15 +81,7 @@ export interface JitterStrength {
   hue: number;
 }
 
-/** Sampled ColorJitter parameters; a factor is absent when its strength is 0 (op skipped). */
-export interface JitterParams {
-  /** Order of the sub-ops: a permutation of 0 brightness, 1 contrast, 2 saturation, 3 hue. */
-  order: readonly number[];
-  brightness?: number;
-  contrast?: number;
-  saturation?: number;
-  hue?: number;
-}
+export type { JitterParams } from "../image/view.ts";
 
 /** torchvision's `ColorJitter.get_params`: a random order, then factors in [max(0, 1-s), 1+s]
  * (hue in [-h, h]). */

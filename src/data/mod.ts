@@ -9,7 +9,7 @@ export * from "./errors.ts";
 export * from "./datasets/mod.ts";
 export * from "./augment.ts";
 export * from "./augment_params.ts";
-export { bilinearCoeffs, type CropBox, resizeU8 } from "./augment_resize.ts";
+export { bilinearCoeffs, type CropBox, resizeU8 } from "../image/resize.ts";
 export * from "./pipelines.ts";
 export * from "./loader.ts";
 export * from "./download.ts";

@@ -13,7 +13,7 @@ import {
   type ViewPipeline,
 } from "../../src/data/augment.ts";
 import { centralCropBox, sampleResizedCropBox } from "../../src/data/augment_params.ts";
-import { resizeU8 } from "../../src/data/augment_resize.ts";
+import { resizeU8 } from "../../src/image/resize.ts";
 import { DEBIAN_FASHION_MNIST_DIR, readIdxDataset } from "../../src/data/datasets/idx.ts";
 import { augmentationPreset } from "../../src/data/pipelines.ts";
 import { RandomStream, rngKey } from "../../src/random/philox.ts";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { PNG } from "pngjs";
 import jpeg from "jpeg-js";
 import { decodeImage, readImageFolder } from "../../src/data/datasets/image_folder.ts";
-import { resizeU8 } from "../../src/data/augment_resize.ts";
+import { resizeU8 } from "../../src/image/resize.ts";
 
 /** RGB test pattern, u8 HWC. */
 function pattern(h: number, w: number, seed: number): Uint8Array {

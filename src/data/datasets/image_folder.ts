@@ -15,7 +15,7 @@ import { PNG } from "npm:pngjs@7.0.0";
 import jpeg from "npm:jpeg-js@0.4.4";
 import { Buffer } from "node:buffer";
 import { DataError } from "../errors.ts";
-import { resizeU8 } from "../augment_resize.ts";
+import { resizeU8 } from "../../image/resize.ts";
 import { checkReadArgs, type ImageDataset, memoryDataset } from "./dataset.ts";
 
 const IMAGE_EXT = /\.(jpe?g|png)$/i;

@@ -1,0 +1,44 @@
+/**
+ * bfloat16 on the host: conversions between f32 values and bf16 bits (the upper 16 bits of an
+ * f32), rounding to nearest even as hardware casts do. Shared by every backend (the reference
+ * computes in f64 and rounds with these) and by file formats.
+ *
+ * @module
+ */
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The bf16 bits nearest to `x` (ties to even); NaN stays a quiet NaN, overflow gives infinity. */
+export function f32ToBf16(x: number): number {
+  f32[0] = x;
+  const bits = u32[0];
+  if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x007fffff) !== 0) {
+    return ((bits >>> 16) | 0x0040) & 0xffff; // quiet NaN, sign kept
+  }
+  const rounded = bits + 0x7fff + ((bits >>> 16) & 1);
+  return (rounded >>> 16) & 0xffff;
+}
+
+/** The f32 value of bf16 bits (exact). */
+export function bf16ToF32(bits: number): number {
+  u32[0] = (bits & 0xffff) << 16;
+  return f32[0];
+}
+
+/** Rounds every value of `src` to bf16 bits. */
+export function f32ArrayToBf16(src: ArrayLike<number>, out = new Uint16Array(src.length)) {
+  for (let i = 0; i < src.length; i++) out[i] = f32ToBf16(src[i]);
+  return out;
+}
+
+/** The f32 values of bf16 bits. */
+export function bf16ArrayToF32(src: Uint16Array, out = new Float32Array(src.length)) {
+  for (let i = 0; i < src.length; i++) out[i] = bf16ToF32(src[i]);
+  return out;
+}
+
+/** `x` rounded to the nearest bf16 value, as a number (for f64 reference computations). */
+export function roundToBf16(x: number): number {
+  return bf16ToF32(f32ToBf16(x));
+}

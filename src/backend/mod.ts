@@ -1,0 +1,17 @@
+/**
+ * The backend layer: the {@link Backend} contract (device memory plus every kernel a ReSSL step
+ * needs), the kernel table and its validator, backend selection, and the implementations, one
+ * folder each: `reference/` (pure TypeScript, f64 accumulation, the oracle), `cpu/` (oneDNN).
+ * A new backend is a folder plus a line in `select.ts`.
+ *
+ * @module
+ */
+
+export type * from "./backend.ts";
+export { outputSize } from "./backend.ts";
+export * from "./augment_layout.ts";
+export { acceptsDType, KERNEL_NAMES, KERNELS, type KernelSpec } from "./kernels.ts";
+export { validateKernel } from "./validate.ts";
+export * from "./bf16.ts";
+export { type BackendName, createBackend, type CreateBackendOptions } from "./select.ts";
+export { createReferenceBackend, ReferenceBackend } from "./reference/backend.ts";
