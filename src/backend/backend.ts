@@ -261,11 +261,14 @@ export interface BackendKernels {
   // ---- optimiser and teacher (multi-tensor: one call for all parameters) ---------------------
   /**
    * One SGD step over every parameter tensor, in place on `params[i]` and `momentumBufs[i]`
-   * (PyTorch semantics, dampening 0), per tensor i with d = grads[i] + weightDecay[i] * params[i]:
-   * with `lars` and `lars.adapt[i]`, d *= r_i, the trust ratio
-   * r_i = eta * |p| / (|g| + weightDecay[i] * |p| + eps) (norms of params[i] and grads[i] before the
-   * step; no adaptation when either norm is 0; with `clip`, r_i = min(r_i / lr, 1));
+   * (PyTorch semantics, dampening 0), per tensor i with d = grads[i] + weightDecay[i] * params[i];
    * buf = momentum * buf + d; param -= lr * (nesterov ? d + momentum * buf : buf).
+   *
+   * With `lars` (solo-learn's / apex's LARS), the weight decay is part of the adaptation: a tensor
+   * with `lars.adapt[i]` and both norms |p| = |params[i]|, |g| = |grads[i]| (before the step)
+   * non-zero gets d = r_i * (grads[i] + weightDecay[i] * params[i]), with the trust ratio
+   * r_i = eta * |p| / (|g| + weightDecay[i] * |p| + eps) (with `clip`, r_i = min(r_i / lr, 1));
+   * every other tensor gets d = grads[i] (no weight decay, no adaptation).
    */
   sgdUpdateMulti(opts: {
     params: Storage[];

@@ -57,12 +57,18 @@ Deno.test("reference errors: freed, foreign, wrong dtype, too short, aliasing, b
     () => b.relu({ x: foreign, y, n: 3 }),
     /Cannot run relu: storage 'x' does not belong to this reference backend/,
   );
-  assert.throws(() => b.relu({ x: ints, y, n: 3 }), /storage 'x' has dtype i32, expected f32/);
+  assert.throws(
+    () => b.relu({ x: ints, y, n: 3 }),
+    /storage 'x' has dtype i32, expected f32 or bf16/,
+  );
   assert.throws(
     () => b.relu({ x, y, n: 4 }),
     /Cannot run relu: storage 'x' has 3 elements, expected at least 4/,
   );
-  assert.throws(() => b.relu({ x, y: x, n: 3 }), /output 'y' is the same storage as 'x'/);
+  assert.throws(
+    () => b.relu({ x, y: x, n: 3 }),
+    /'y' is the same storage as 'x'; this kernel needs distinct storages/,
+  );
   assert.throws(() => b.relu({ x, y, n: 1.5 }), /'n' is 1.5, expected an integer >= 0/);
   assert.throws(() => b.fill(ints, 0.5), /value 0.5 does not fit storage 'dst' of dtype i32/);
   assert.throws(() => b.upload(x, new Int32Array(3)), /storage 'dst' has dtype f32, expected i32/);
@@ -141,21 +147,20 @@ const SGD_TORCH = {
 };
 
 for (const nesterov of [false, true]) {
-  Deno.test(`reference sgdUpdate matches torch.optim.SGD (nesterov ${nesterov})`, () => {
+  Deno.test(`reference sgdUpdateMulti matches torch.optim.SGD (nesterov ${nesterov})`, () => {
     const b = createReferenceBackend();
     const param = upload(b, [1, -2, 0.5]);
     const buf = upload(b, [0, 0, 0]);
     const expected = nesterov ? SGD_TORCH.nesterov : SGD_TORCH.plain;
     SGD_GRADS.forEach((g, step) => {
       const grad = upload(b, g);
-      b.sgdUpdate({
-        param,
-        grad,
-        momentumBuf: buf,
-        n: 3,
+      b.sgdUpdateMulti({
+        params: [param],
+        grads: [grad],
+        momentumBufs: [buf],
         lr: 0.1,
         momentum: 0.9,
-        weightDecay: 0.01,
+        weightDecay: [0.01],
         nesterov,
       });
       assertClose(read(b, param), expected[step], 1e-6, 1e-6, `step ${step}`);
@@ -163,20 +168,27 @@ for (const nesterov of [false, true]) {
   });
 }
 
-Deno.test("reference sgdUpdate: one step by hand", () => {
+Deno.test("reference sgdUpdateMulti: one step by hand", () => {
   const b = createReferenceBackend();
   const param = upload(b, [1]);
   const buf = upload(b, [0.2]);
   const grad = upload(b, [0.5]);
-  const opts = { param, grad, momentumBuf: buf, n: 1, lr: 0.1, momentum: 0.9, weightDecay: 0.01 };
+  const opts = {
+    params: [param],
+    grads: [grad],
+    momentumBufs: [buf],
+    lr: 0.1,
+    momentum: 0.9,
+    weightDecay: [0.01],
+  };
   // g = 0.5 + 0.01 * 1 = 0.51; buf = 0.9 * 0.2 + 0.51 = 0.69; p = 1 - 0.1 * 0.69.
-  b.sgdUpdate({ ...opts, nesterov: false });
+  b.sgdUpdateMulti({ ...opts, nesterov: false });
   assertClose(read(b, param), [0.931], 0, 1e-6, "param");
   assertClose(read(b, buf), [0.69], 0, 1e-6, "buf");
   b.upload(param, new Float32Array([1]));
   b.upload(buf, new Float32Array([0.2]));
   // nesterov: p = 1 - 0.1 * (0.51 + 0.9 * 0.69) = 0.8869.
-  b.sgdUpdate({ ...opts, nesterov: true });
+  b.sgdUpdateMulti({ ...opts, nesterov: true });
   assertClose(read(b, param), [0.8869], 0, 1e-6, "param nesterov");
   assertClose(read(b, buf), [0.69], 0, 1e-6, "buf nesterov");
 });

@@ -2,12 +2,33 @@
  * Direct 2-D convolution kernels of the reference backend (NCHW, weights [k, c, r, s], no bias,
  * no dilation, groups = 1), with f64 accumulation. For each kernel tap the range of output
  * positions that reads a real (non-padding) input is computed once, so the inner loops carry no
- * bounds checks.
+ * bounds checks. f32 or bf16 storages (one dtype per call): bf16 values are read exactly and each
+ * f64 result is rounded once on store.
  *
  * @module
  */
 
-import type { Conv2dGeometry } from "../backend.ts";
+import type { Conv2dGeometry, Opts } from "../backend.ts";
+import type { OutArray } from "./matrix.ts";
+import { readFloat, writeFloat } from "./storage.ts";
+
+/** `conv2dForward` on the storages of a validated call. */
+export function conv2dForward(o: Opts<"conv2dForward">): void {
+  const x = readFloat(o.x), w = readFloat(o.w);
+  writeFloat(o.y, (y) => conv2dForwardKernel(x, w, y, o.geom));
+}
+
+/** `conv2dBackwardData` on the storages of a validated call. */
+export function conv2dBackwardData(o: Opts<"conv2dBackwardData">): void {
+  const dy = readFloat(o.dy), w = readFloat(o.w);
+  writeFloat(o.dx, (dx) => conv2dBackwardDataKernel(dy, w, dx, o.geom));
+}
+
+/** `conv2dBackwardWeights` on the storages of a validated call. */
+export function conv2dBackwardWeights(o: Opts<"conv2dBackwardWeights">): void {
+  const x = readFloat(o.x), dy = readFloat(o.dy);
+  writeFloat(o.dw, (dw) => conv2dBackwardWeightsKernel(x, dy, dw, o.geom));
+}
 
 /**
  * Output positions t in [0, outSize) whose input position t * stride + offset lies in [0, inSize):
@@ -28,7 +49,7 @@ export function validRange(
 export function conv2dForwardKernel(
   x: Float32Array,
   w: Float32Array,
-  y: Float32Array,
+  y: OutArray,
   g: Conv2dGeometry,
 ): void {
   const { n, c, h, w: width, k, r, s, strideH, strideW, padH, padW, outH, outW } = g;
@@ -62,7 +83,7 @@ export function conv2dForwardKernel(
 export function conv2dBackwardDataKernel(
   dy: Float32Array,
   w: Float32Array,
-  dx: Float32Array,
+  dx: OutArray,
   g: Conv2dGeometry,
 ): void {
   const { n, c, h, w: width, k, r, s, strideH, strideW, padH, padW, outH, outW } = g;
@@ -96,7 +117,7 @@ export function conv2dBackwardDataKernel(
 export function conv2dBackwardWeightsKernel(
   x: Float32Array,
   dy: Float32Array,
-  dw: Float32Array,
+  dw: OutArray,
   g: Conv2dGeometry,
 ): void {
   const { n, c, h, w: width, k, r, s, strideH, strideW, padH, padW, outH, outW } = g;

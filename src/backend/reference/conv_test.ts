@@ -2,15 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { type Conv2dGeometry, outputSize } from "../backend.ts";
 import { createReferenceBackend } from "./backend.ts";
-import {
-  absDot,
-  assertClose,
-  dot,
-  poisoned,
-  randomArray,
-  read,
-  upload,
-} from "./test_helpers.ts";
+import { absDot, assertClose, dot, poisoned, randomArray, read, upload } from "./test_helpers.ts";
 
 /** Random convolution geometries: kernel 1/3/7, stride 1-2, pad 0-3, only those that fit. */
 const geometryArb = fc.record({

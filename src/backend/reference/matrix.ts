@@ -1,15 +1,49 @@
 /**
- * Row-major matrix kernels of the reference backend, on host arrays with f64 accumulation. Callers
- * (`reference.ts`) have checked the arguments; these functions only compute.
+ * Row-major matrix kernels of the reference backend, on host arrays with f64 accumulation (gemm
+ * also on bf16 storages: read exactly, rounded once on store). The backend has validated every
+ * call against the kernel table; these functions only compute.
  *
  * @module
  */
+
+import type { Opts } from "../backend.ts";
+import { dataOf, f32Of, readFloat, writeFloat } from "./storage.ts";
+
+/** An array a kernel writes results to (f32 storage, or the f64 scratch of a bf16 one). */
+export type OutArray = Float32Array | Float64Array;
+
+/** `gemm` on the storages of a validated call (f32 or bf16). */
+export function gemm(o: Opts<"gemm">): void {
+  const a = readFloat(o.a), b = readFloat(o.b);
+  writeFloat(o.c, (c) => {
+    gemmKernel(a, b, c, o.m, o.n, o.k, o.transA === true, o.transB === true, o.alpha, o.beta);
+  });
+}
+
+/** The kernels on f32 [rows, cols] matrices, by kernel name. */
+export const rowKernels = {
+  addRowVector: (o: Opts<"addRowVector">) =>
+    addRowVectorKernel(f32Of(o.x), f32Of(o.bias), f32Of(o.y), o.rows, o.cols),
+  sumRows: (o: Opts<"sumRows">) => sumRowsKernel(f32Of(o.x), f32Of(o.out), o.rows, o.cols),
+  gatherRows: (o: Opts<"gatherRows">) =>
+    gatherRowsKernel(f32Of(o.x), dataOf(o.index) as Int32Array, f32Of(o.y), o.rows, o.cols),
+  softmax: (o: Opts<"softmax">) => softmaxKernel(f32Of(o.x), f32Of(o.y), o.rows, o.cols),
+  softmaxBackward: (o: Opts<"softmaxBackward">) =>
+    softmaxBackwardKernel(f32Of(o.y), f32Of(o.dy), f32Of(o.dx), o.rows, o.cols),
+  logSoftmax: (o: Opts<"logSoftmax">) => logSoftmaxKernel(f32Of(o.x), f32Of(o.y), o.rows, o.cols),
+  logSoftmaxBackward: (o: Opts<"logSoftmaxBackward">) =>
+    logSoftmaxBackwardKernel(f32Of(o.y), f32Of(o.dy), f32Of(o.dx), o.rows, o.cols),
+  l2Normalize: (o: Opts<"l2Normalize">) =>
+    l2NormalizeKernel(f32Of(o.x), f32Of(o.y), o.rows, o.cols, o.eps),
+  l2NormalizeBackward: (o: Opts<"l2NormalizeBackward">) =>
+    l2NormalizeBackwardKernel(f32Of(o.x), f32Of(o.dy), f32Of(o.dx), o.rows, o.cols, o.eps),
+};
 
 /** c = alpha * op(a) @ op(b) + beta * c, op(a) [m, k], op(b) [k, n]; beta = 0 ignores c. */
 export function gemmKernel(
   a: Float32Array,
   b: Float32Array,
-  c: Float32Array,
+  c: OutArray,
   m: number,
   n: number,
   k: number,

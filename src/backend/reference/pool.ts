@@ -6,7 +6,20 @@
  * @module
  */
 
-import type { Pool2dGeometry } from "../backend.ts";
+import type { Opts, Pool2dGeometry } from "../backend.ts";
+import { f32Of } from "./storage.ts";
+
+/** The pooling kernels on the f32 storages of a validated call, by kernel name. */
+export const poolKernels = {
+  maxPool2dForward: (o: Opts<"maxPool2dForward">) =>
+    maxPool2dForwardKernel(f32Of(o.x), f32Of(o.y), o.geom),
+  maxPool2dBackward: (o: Opts<"maxPool2dBackward">) =>
+    maxPool2dBackwardKernel(f32Of(o.x), f32Of(o.dy), f32Of(o.dx), o.geom),
+  globalAvgPool: (o: Opts<"globalAvgPool">) =>
+    globalAvgPoolKernel(f32Of(o.x), f32Of(o.y), o.n * o.c, o.hw),
+  globalAvgPoolBackward: (o: Opts<"globalAvgPoolBackward">) =>
+    globalAvgPoolBackwardKernel(f32Of(o.dy), f32Of(o.dx), o.n * o.c, o.hw),
+};
 
 /**
  * Index (within the input plane starting at `base`) of the first maximum of window (oh, ow), or -1

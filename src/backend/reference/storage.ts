@@ -1,11 +1,12 @@
 /**
- * Storage of the reference backend: a host typed array plus the bookkeeping every kernel checks
- * (owning backend, dtype, freed flag).
+ * Storage of the reference backend: a host typed array plus the bookkeeping the kernel validator
+ * checks (owning backend, dtype, freed flag), and the typed views the kernels compute on.
  *
  * @module
  */
 
 import type { Backend, DType, HostArray, Storage } from "../backend.ts";
+import { bf16ToF32, f64ToBf16 } from "../bf16.ts";
 
 /** A storage of the reference backend: a typed array on the host. */
 export class ReferenceStorage implements Storage {
@@ -15,7 +16,7 @@ export class ReferenceStorage implements Storage {
   readonly dtype: DType;
   /** Number of elements. */
   readonly length: number;
-  /** The elements (Float32Array for f32, Uint8Array for u8, Int32Array for i32). */
+  /** The elements (Float32Array f32, Uint16Array bf16 bits, Uint8Array u8, Int32Array i32). */
   readonly data: HostArray;
   /** Whether `free` has released this storage. */
   freed = false;
@@ -33,23 +34,64 @@ export function allocHostArray(dtype: DType, length: number): HostArray {
   switch (dtype) {
     case "f32":
       return new Float32Array(length);
+    case "bf16":
+      return new Uint16Array(length);
     case "u8":
       return new Uint8Array(length);
     case "i32":
       return new Int32Array(length);
     default:
-      throw new TypeError(`Cannot allocate storage of dtype '${dtype}': use f32, u8 or i32`);
+      throw new TypeError(`Cannot allocate storage of dtype '${dtype}': use f32, bf16, u8 or i32`);
   }
 }
 
-/** The dtype a host array holds. */
+/** The dtype a host array holds (`Uint16Array` holds bf16 bits). */
 export function hostArrayDType(a: HostArray): DType {
   if (a instanceof Float32Array) return "f32";
+  if (a instanceof Uint16Array) return "bf16";
   if (a instanceof Uint8Array) return "u8";
   if (a instanceof Int32Array) return "i32";
   throw new TypeError(
     `Cannot use a host array of type ${
       (a as object)?.constructor?.name ?? typeof a
-    }: use Float32Array, Uint8Array or Int32Array`,
+    }: use Float32Array, Uint16Array (bf16), Uint8Array or Int32Array`,
   );
+}
+
+/** The typed array behind a storage the validator has accepted. */
+export function dataOf(s: Storage): HostArray {
+  return (s as ReferenceStorage).data;
+}
+
+/** The values a kernel reads from a float storage: the f32 array itself, or bf16 widened (exact). */
+export function readFloat(s: Storage): Float32Array {
+  const d = dataOf(s);
+  if (d instanceof Float32Array) return d;
+  const out = new Float32Array(d.length);
+  for (let i = 0; i < d.length; i++) out[i] = bf16ToF32(d[i]);
+  return out;
+}
+
+/**
+ * Runs `compute` on an array the kernel writes its results to, then stores them in `s`: an f32
+ * storage is written directly (each f64 result rounded once to f32); a bf16 storage gets an f64
+ * scratch array (holding the current values, for kernels that accumulate into their output) whose
+ * values are then rounded once to bf16.
+ */
+export function writeFloat(s: Storage, compute: (out: Float32Array | Float64Array) => void): void {
+  const d = dataOf(s);
+  if (d instanceof Float32Array) {
+    compute(d);
+    return;
+  }
+  const bits = d as Uint16Array;
+  const tmp = new Float64Array(bits.length);
+  for (let i = 0; i < bits.length; i++) tmp[i] = bf16ToF32(bits[i]);
+  compute(tmp);
+  for (let i = 0; i < bits.length; i++) bits[i] = f64ToBf16(tmp[i]);
+}
+
+/** The f32 array of a storage the table only allows as f32. */
+export function f32Of(s: Storage): Float32Array {
+  return dataOf(s) as Float32Array;
 }
