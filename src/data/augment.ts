@@ -22,6 +22,7 @@ import {
   type ViewStep,
 } from "../image/view.ts";
 import { foldIn, nameId, RandomStream, type RngKey } from "../random/philox.ts";
+import { AUGMENT_PARAM_COUNT, encodeAugmentParams } from "../backend/augment_layout.ts";
 
 export { AugmentWorkspace, type U8Image } from "../image/view.ts";
 
@@ -153,6 +154,23 @@ export function viewParams(
     else out.blurSigma = q.sigma;
   });
   return out;
+}
+
+/**
+ * The drawn parameters of n views (one per image of an `height x width` batch) as the rows the
+ * `augmentViews` kernel takes: n rows of `AUGMENT_PARAM_COUNT` f32 values (`augment_layout.ts`),
+ * so a step can upload them and make the views on the device with the pipeline's
+ * {@link viewRecipe}.
+ */
+export function encodeViewParamRows(
+  p: ViewPipeline,
+  drawn: readonly (readonly OpParams[])[],
+  height: number,
+  width: number,
+): Float32Array {
+  const rows = new Float32Array(drawn.length * AUGMENT_PARAM_COUNT);
+  drawn.forEach((params, i) => encodeAugmentParams(viewParams(p, params, height, width), rows, i));
+  return rows;
 }
 
 /**

@@ -7,12 +7,18 @@
  * kernel (convolutions, gemm), the same kernel run on the absolute values of its inputs (the sum of
  * the absolute terms, so cancellation cannot hide an error nor fail a correct f32 result), and
  * otherwise the largest |expected| of that output (normwise relative error), plus 1e-30 (native
- * kernels may flush subnormal intermediates to zero).
+ * kernels may flush subnormal intermediates to zero). A bf16 output may also differ by the two
+ * roundings to bf16 (the backend's from its f32 result, the reference's from f64): 2^-8 of
+ * |actual| + |expected| (half a unit in the last place each).
+ *
+ * Host arrays say the dtype of a storage: Float32Array f32, Uint16Array bf16 (raw bits),
+ * Uint8Array u8, Int32Array i32. Outputs are downloaded as f32 values (bf16 widened exactly).
  *
  * @module
  */
 
-import type { Backend, HostArray, Storage } from "../../src/backend/backend.ts";
+import type { Backend, DType, HostArray, Storage } from "../../src/backend/backend.ts";
+import { bf16ArrayToF32 } from "../../src/backend/bf16.ts";
 
 /** Relative tolerance of f32 kernels against the reference (f64 accumulation). */
 export const RTOL = 1e-4;
@@ -24,46 +30,81 @@ export const RTOL = 1e-4;
  */
 export const FTZ_ATOL = 1e-30;
 
-/** Host values of one kernel call: inputs are uploaded, outputs are element counts. */
+/** An output: its element count (f32), or its count and dtype. */
+export type OutputSpec = number | { n: number; dtype: "f32" | "bf16" };
+
+/** Host values of one kernel call: inputs are uploaded, outputs are NaN-poisoned storages. */
 export interface Call {
   inputs: Record<string, HostArray>;
-  outputs: Record<string, number>;
+  outputs: Record<string, OutputSpec>;
   /** Storages updated in place (uploaded, then compared after the call). */
-  inOut?: Record<string, Float32Array>;
+  inOut?: Record<string, Float32Array | Uint16Array>;
 }
 
 /** Storages of a call on one backend, by name. */
 export type Bound = Record<string, Storage>;
+
+/** The dtype a host array stands for. */
+export function dtypeOf(a: HostArray): DType {
+  if (a instanceof Uint16Array) return "bf16";
+  return a instanceof Int32Array ? "i32" : a instanceof Uint8Array ? "u8" : "f32";
+}
+
+/** A host array of `n` NaNs of a float dtype (bf16: the quiet-NaN bits). */
+export function nanArray(dtype: "f32" | "bf16", n: number): Float32Array | Uint16Array {
+  return dtype === "bf16" ? new Uint16Array(n).fill(0x7fc0) : new Float32Array(n).fill(NaN);
+}
+
+/** Uploads `data` as a new storage of its dtype. */
+export function uploadNew(backend: Backend, data: HostArray): Storage {
+  const s = backend.alloc(dtypeOf(data), data.length);
+  backend.upload(s, data);
+  return s;
+}
+
+/** Downloads a float storage as f32 values (bf16 widened exactly). */
+export function readF32(backend: Backend, s: Storage): Float32Array {
+  const host = backend.download(s);
+  return host instanceof Uint16Array ? bf16ArrayToF32(host) : host as Float32Array;
+}
+
+/** Results of one call: f32 values per output and whether the output was bf16. */
+export type Results = Record<string, Float32Array>;
 
 /** Runs `kernel` on `backend` with the call's inputs uploaded and outputs NaN-poisoned. */
 export function runOn(
   backend: Backend,
   call: Call,
   kernel: (be: Backend, s: Bound) => void,
-): Record<string, Float32Array> {
+): Results {
   const s: Bound = {};
   for (
     const [name, data] of [...Object.entries(call.inputs), ...Object.entries(call.inOut ?? {})]
   ) {
-    const dtype = data instanceof Int32Array ? "i32" : data instanceof Uint8Array ? "u8" : "f32";
-    s[name] = backend.alloc(dtype, data.length);
-    backend.upload(s[name], data);
+    s[name] = uploadNew(backend, data);
   }
-  for (const [name, n] of Object.entries(call.outputs)) {
-    s[name] = backend.alloc("f32", n);
-    backend.upload(s[name], new Float32Array(n).fill(NaN));
+  for (const [name, spec] of Object.entries(call.outputs)) {
+    const { n, dtype } = typeof spec === "number" ? { n: spec, dtype: "f32" as const } : spec;
+    s[name] = uploadNew(backend, nanArray(dtype, n));
   }
   kernel(backend, s);
-  const out: Record<string, Float32Array> = {};
-  for (const name of Object.keys(call.outputs)) {
-    out[name] = backend.download(s[name]) as Float32Array;
-  }
-  for (const name of Object.keys(call.inOut ?? {})) {
-    out[name] = backend.download(s[name]) as Float32Array;
+  const out: Results = {};
+  for (const name of [...Object.keys(call.outputs), ...Object.keys(call.inOut ?? {})]) {
+    out[name] = readF32(backend, s[name]);
   }
   for (const st of Object.values(s)) backend.free(st);
   return out;
 }
+
+/** Whether output `name` of a call is bf16. */
+function isBf16(call: Call, name: string): boolean {
+  const spec = call.outputs[name];
+  if (spec !== undefined) return typeof spec !== "number" && spec.dtype === "bf16";
+  return call.inOut?.[name] instanceof Uint16Array;
+}
+
+/** Half a bf16 unit in the last place, relative: 2^-8. */
+export const BF16_HALF_ULP = 2 ** -8;
 
 /** Asserts `actual` equals `expected` within tolerance; names the first bad element. */
 export function assertClose(
@@ -73,6 +114,7 @@ export function assertClose(
   scale?: Float32Array,
   rtol = RTOL,
   scaleFloor = 0,
+  rounding = 0,
 ): void {
   if (actual.length !== expected.length) {
     throw new Error(`${what}: ${actual.length} elements, expected ${expected.length}`);
@@ -82,7 +124,7 @@ export function assertClose(
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i], e = expected[i];
     const s = Math.max(scale === undefined ? norm : Math.abs(scale[i]), scaleFloor);
-    const tol = rtol * (Math.abs(e) + s) + FTZ_ATOL;
+    const tol = rtol * (Math.abs(e) + s) + rounding * (Math.abs(a) + Math.abs(e)) + FTZ_ATOL;
     if (!(Math.abs(a - e) <= tol)) {
       throw new Error(
         `${what}[${i}] = ${a}, expected ${e} (|diff| ${Math.abs(a - e)} > tol ${tol}; ` +
@@ -92,9 +134,9 @@ export function assertClose(
   }
 }
 
-/** Absolute values (for the bilinear scale run). */
-export function abs(a: Float32Array): Float32Array {
-  return a.map(Math.abs);
+/** Absolute values (for the bilinear scale run); bf16 bits lose their sign bit. */
+export function abs<A extends Float32Array | Uint16Array>(a: A): A {
+  return (a instanceof Uint16Array ? a.map((b) => b & 0x7fff) : a.map(Math.abs)) as A;
 }
 
 /**
@@ -126,6 +168,7 @@ export function check(
       scale?.[name],
       opts.rtol,
       opts.scaleFloor,
+      isBf16(call, name) ? BF16_HALF_ULP : 0,
     );
   }
 }

@@ -2,8 +2,8 @@
  * Layout chains of the conformance suite: sequences of kernels as a network runs them, so that a
  * backend keeping its own memory formats (oneDNN's blocked nChw16c, padded channel blocks) is
  * checked where formats meet: a blocked output feeding a plain-only kernel (gemm on a reshaped
- * view, a partial copy), elementwise kernels mixing a blocked and a plain operand, SGD on weights
- * a convolution reordered, and memory operations (upload at an offset, fill, copy) in between.
+ * view, a partial copy), elementwise kernels mixing a blocked and a plain operand, multi-tensor
+ * SGD on weights convolutions reordered, and memory operations (upload at an offset, fill, copy) in between.
  *
  * @module
  */
@@ -182,16 +182,17 @@ function runChain(be: Backend, t: ChainCase): Record<string, Float32Array> {
     eps: 1e-5,
   });
   be.conv2dBackwardWeights({ x, dy: dY1, dw: dW1, geom: g1 });
+  const buf2 = mk(k2 * k);
   be.fill(buf, 0);
+  be.fill(buf2, 0);
   for (let step = 0; step < 2; step++) {
-    be.sgdUpdate({
-      param: w1,
-      grad: dW1,
-      momentumBuf: buf,
-      n: w1.length,
+    be.sgdUpdateMulti({
+      params: [w1, w2],
+      grads: [dW1, dW2],
+      momentumBufs: [buf, buf2],
       lr: 0.1,
       momentum: 0.9,
-      weightDecay: 5e-4,
+      weightDecay: [5e-4, 0],
       nesterov: false,
     });
   }
@@ -210,7 +211,7 @@ function runChain(be: Backend, t: ChainCase): Record<string, Float32Array> {
   be.copy({ src: a1, dst: tail, srcOffset: 0, dstOffset: 0, length: A });
   be.copy({ src: y2, dst: tail, srcOffset: 0, dstOffset: A - tailLen, length: tailLen });
   const named = { y1, z1, a1, mean, vr, y2, s2, f, o, rowSums, ds, dA1, dW2, dZ1, dY1, dG, dB };
-  const more = { dW1, w1, buf, y1Again, whole, part, sq, tail };
+  const more = { dW1, w1, buf, w2, buf2, y1Again, whole, part, sq, tail };
   const out = Object.fromEntries(
     Object.entries({ ...named, ...more }).map(([k, s]) => [k, be.download(s) as Float32Array]),
   );
@@ -269,6 +270,8 @@ function chainScales(t: ChainCase, v: Record<string, Float32Array>): Record<stri
     dW1,
     w1,
     buf: 2 * dW1,
+    w2: mx(t.w2) + 0.3 * z1 * ds * n * oh * ow,
+    buf2: 2 * z1 * ds * n * oh * ow,
     y1Again: mx(t.x) * w1 * c * 9,
     whole: z1,
     part: y2 + 3,

@@ -16,6 +16,10 @@ import { abs, type Bound, type Call, check } from "./conformance_harness.ts";
 import { defineLayoutChains } from "./conformance_layouts.ts";
 import { defineResNetConformance } from "./conformance_resnet.ts";
 import { defineElementwise } from "./conformance_elementwise.ts";
+import { defineFused } from "./conformance_fused.ts";
+import { defineOptim } from "./conformance_optim.ts";
+import { defineAugment } from "./conformance_augment.ts";
+import { defineValidator } from "./conformance_validator.ts";
 import { bnScales, logSoftmaxBackwardScale, softmaxBackwardScale } from "./conformance_scales.ts";
 
 const RUNS = 12;
@@ -380,6 +384,10 @@ export function defineConformance(name: string, make: () => Backend): void {
   });
 
   defineElementwise(d);
+  defineFused(d);
+  defineOptim(d);
+  defineAugment(d);
+  defineValidator(name, make);
   defineLayoutChains(name, make);
   defineResNetConformance(name, make);
 }

@@ -1,0 +1,89 @@
+/**
+ * The backends tests run on: every backend that loads here. Tests that should hold on every
+ * backend loop over {@link availableBackends} (or use {@link forEachBackend}), so a new backend is
+ * one entry in `CANDIDATES`: its name, how to import and create it, and the name of the error
+ * class that means "not installed here" (any other error while creating it fails the tests
+ * instead of skipping them). A backend's module is imported only when it is selected.
+ *
+ * `RESSL_TEST_BACKENDS=reference,cpu` restricts the run to the named backends (a CI matrix, or a
+ * backend that is being rebuilt); a named backend that does not load is reported as skipped.
+ *
+ * @module
+ */
+
+import type { Backend } from "../src/backend/backend.ts";
+
+/** A backend tests can create. */
+export interface TestBackend {
+  /** `reference`, `cpu`, `cuda`, ... */
+  name: string;
+  /** A fresh instance (dispose it after use). */
+  create: () => Backend;
+}
+
+interface Candidate {
+  name: string;
+  /** Imports the backend's module (only when selected) and returns its factory. */
+  load: () => Promise<() => Backend>;
+  /** The name of the error class that means "not available here" (a missing native library). */
+  unavailable?: string;
+}
+
+/** Every backend the project has, in the order tests report them. */
+const CANDIDATES: Candidate[] = [
+  {
+    name: "reference",
+    load: async () => (await import("../src/backend/reference/backend.ts")).createReferenceBackend,
+  },
+  {
+    name: "cpu",
+    load: async () => (await import("../src/backend/cpu/backend.ts")).createCpuBackend,
+    unavailable: "DnnlUnavailableError",
+  },
+];
+
+/** The environment variable restricting the backends under test (comma-separated names). */
+export const TEST_BACKENDS_ENV = "RESSL_TEST_BACKENDS";
+
+async function probe(): Promise<{
+  available: TestBackend[];
+  missing: { name: string; reason: string }[];
+}> {
+  const only = Deno.env.get(TEST_BACKENDS_ENV)?.split(",").map((s) => s.trim()).filter(Boolean);
+  const available: TestBackend[] = [];
+  const missing: { name: string; reason: string }[] = [];
+  for (const c of CANDIDATES) {
+    if (only && !only.includes(c.name)) {
+      missing.push({ name: c.name, reason: `not in ${TEST_BACKENDS_ENV}=${only.join(",")}` });
+      continue;
+    }
+    const factory = await c.load();
+    const create = () => factory();
+    try {
+      create().dispose();
+      available.push({ name: c.name, create });
+    } catch (e) {
+      if (!(c.unavailable && e instanceof Error && e.name === c.unavailable)) throw e;
+      missing.push({ name: c.name, reason: e.message });
+    }
+  }
+  return { available, missing };
+}
+
+const probed = await probe();
+
+/** The backends available here (reference always, unless excluded by the environment). */
+export function availableBackends(): readonly TestBackend[] {
+  return probed.available;
+}
+
+/**
+ * Calls `define(backend)` for every available backend (it registers that backend's tests) and
+ * registers one ignored test per unavailable backend, saying why, under `label`.
+ */
+export function forEachBackend(label: string, define: (backend: TestBackend) => void): void {
+  for (const b of probed.available) define(b);
+  for (const m of probed.missing) {
+    Deno.test({ name: `${label} ${m.name}: skipped (${m.reason})`, ignore: true, fn() {} });
+  }
+}
