@@ -19,6 +19,7 @@ export const DNNL_SIZEOF = {
   softmaxDesc: 1408,
   logsoftmaxDesc: 1408,
   binaryDesc: 2096,
+  matmulDesc: 2800,
   execArg: 16,
   version: 32,
 } as const;
@@ -56,7 +57,7 @@ export const DNNL_STATUS_NAMES: Readonly<Record<number, string>> = Object.freeze
 });
 
 /** `dnnl_data_type_t`. */
-export const DataType = { f32: 3, s32: 4, u8: 6 } as const;
+export const DataType = { bf16: 2, f32: 3, s32: 4, u8: 6 } as const;
 
 /** `dnnl_format_kind_t`. */
 export const FormatKind = { any: 1, blocked: 2 } as const;
@@ -78,6 +79,7 @@ export const AlgKind = {
   convolutionDirect: 1,
   convolutionAuto: 3,
   eltwiseRelu: 31,
+  eltwiseReluUseDstForBwd: 256,
   eltwiseLinear: 127,
   poolingMax: 511,
   poolingAvgIncludePadding: 767,
@@ -88,6 +90,15 @@ export const AlgKind = {
 
 /** `dnnl_normalization_flags_t`. */
 export const NormFlags = { useGlobalStats: 1, fuseNormRelu: 4, useScale: 8, useShift: 16 } as const;
+
+/** `dnnl_cpu_isa_t` values (what `dnnl_get_effective_cpu_isa` reports). */
+export const CpuIsa = {
+  avx2: 0x7,
+  avx512Core: 0x27,
+  avx512CoreVnni: 0x67,
+  avx512CoreBf16: 0xe7,
+  avx512CoreAmx: 0x3e7,
+} as const;
 
 /** `dnnl_engine_kind_t`. */
 export const EngineKind = { cpu: 1 } as const;
@@ -126,5 +137,6 @@ export const Arg = {
   diffWeights: 161,
   diffScale: 255,
   diffShift: 256,
+  attrOutputScales: 513,
   multipleSrc: 1024,
 } as const;

@@ -11,6 +11,7 @@
 /** Symbols of `libdnnl.so.2` used by the cpu backend. */
 export const DNNL_SYMBOLS = {
   dnnl_version: { parameters: [], result: "pointer" },
+  dnnl_get_effective_cpu_isa: { parameters: [], result: "i32" },
   dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
   dnnl_engine_destroy: { parameters: ["pointer"], result: "i32" },
   dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
@@ -21,12 +22,32 @@ export const DNNL_SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "i32", "i32"],
     result: "i32",
   },
+  dnnl_memory_desc_init_by_strides: {
+    parameters: ["buffer", "i32", "buffer", "i32", "buffer"],
+    result: "i32",
+  },
+  dnnl_memory_desc_reshape: { parameters: ["buffer", "buffer", "i32", "buffer"], result: "i32" },
   dnnl_memory_desc_get_size: { parameters: ["buffer"], result: "usize" },
   dnnl_memory_desc_equal: { parameters: ["buffer", "buffer"], result: "i32" },
   dnnl_memory_create: { parameters: ["buffer", "buffer", "pointer", "pointer"], result: "i32" },
   dnnl_memory_set_data_handle: { parameters: ["pointer", "pointer"], result: "i32" },
   dnnl_memory_get_data_handle: { parameters: ["pointer", "buffer"], result: "i32" },
   dnnl_memory_destroy: { parameters: ["pointer"], result: "i32" },
+
+  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_primitive_attr_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_post_ops_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_post_ops_append_eltwise: {
+    parameters: ["pointer", "f32", "i32", "f32", "f32"], // post_ops, scale, alg, alpha, beta
+    result: "i32",
+  },
+  dnnl_post_ops_append_sum: { parameters: ["pointer", "f32"], result: "i32" },
+  dnnl_primitive_attr_set_output_scales: {
+    parameters: ["pointer", "i64", "i32", "buffer"], // attr, count, mask, scales
+    result: "i32",
+  },
 
   dnnl_primitive_desc_create: {
     parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
@@ -121,6 +142,10 @@ export const DNNL_SYMBOLS = {
   },
   dnnl_binary_desc_init: {
     parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_matmul_desc_init: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"], // desc, src, weights, bias, dst
     result: "i32",
   },
   dnnl_sum_primitive_desc_create: {

@@ -33,6 +33,8 @@ export class Buffer {
   readonly #ab: ArrayBuffer;
   #f32: Float32Array | undefined;
   #i32: Int32Array | undefined;
+  #u16: Uint16Array | undefined;
+  #u32: Uint32Array | undefined;
   #u8: Uint8Array | undefined;
 
   constructor(owner: Deno.PointerObject, ptr: Deno.PointerObject, bytes: number) {
@@ -50,6 +52,16 @@ export class Buffer {
   /** The bytes as i32 elements. */
   get i32(): Int32Array {
     return this.#i32 ??= new Int32Array(this.#ab);
+  }
+
+  /** The bytes as 16-bit words (bf16 bits). */
+  get u16(): Uint16Array {
+    return this.#u16 ??= new Uint16Array(this.#ab);
+  }
+
+  /** The bytes as 32-bit words (f32 bits, for bit-exact conversions). */
+  get u32(): Uint32Array {
+    return this.#u32 ??= new Uint32Array(this.#ab);
   }
 
   /** The bytes. */

@@ -1,8 +1,10 @@
 /**
- * Convolution kernels of the cpu backend on oneDNN: forward, backward-data, backward-weights. Every
- * tensor is described with `format_tag_any`, so oneDNN picks its fastest layouts (nChw16c
- * activations, blocked weights, AVX-512 JIT kernels); inputs are reordered to them in place and
- * outputs keep them, so consecutive layers pass blocked data without conversion.
+ * Convolution kernels of the cpu backend on oneDNN: forward, backward-data, backward-weights, in f32
+ * or bf16 (all tensors of one call share the dtype; bf16 accumulates in f32 and rounds the result
+ * to nearest even: `jit_bf16:avx512_core_bf16` where the CPU has AVX512_BF16). Every tensor is
+ * described with `format_tag_any`, so oneDNN picks its fastest layouts (nChw16c activations,
+ * blocked weights, AVX-512 JIT kernels); inputs are reordered to them in place and outputs keep
+ * them, so consecutive layers pass blocked data without conversion.
  *
  * @module
  */
@@ -14,8 +16,8 @@ import type { Primitive } from "./primitive.ts";
 import type { CpuRuntime } from "./runtime.ts";
 import type { CpuStorage } from "./storage.ts";
 
-function geomKey(g: Conv2dGeometry): string {
-  return `${g.n},${g.c},${g.h},${g.w},${g.k},${g.r},${g.s},${g.strideH},${g.strideW},${g.padH},${g.padW}`;
+function geomKey(g: Conv2dGeometry, dataType: number): string {
+  return `${g.n},${g.c},${g.h},${g.w},${g.k},${g.r},${g.s},${g.strideH},${g.strideW},${g.padH},${g.padW}:${dataType}`;
 }
 
 interface ConvDescs {
@@ -27,23 +29,23 @@ interface ConvDescs {
   padR: BigInt64Array;
 }
 
-function descs(rt: CpuRuntime, g: Conv2dGeometry): ConvDescs {
+function descs(rt: CpuRuntime, g: Conv2dGeometry, dt: number): ConvDescs {
   // Right padding so that oneDNN's output size equals the contract's floor formula.
   const padRH = (g.outH - 1) * g.strideH + g.r - g.h - g.padH;
   const padRW = (g.outW - 1) * g.strideW + g.s - g.w - g.padW;
   return {
-    src: rt.mds.any([g.n, g.c, g.h, g.w]),
-    weights: rt.mds.any([g.k, g.c, g.r, g.s]),
-    dst: rt.mds.any([g.n, g.k, g.outH, g.outW]),
+    src: rt.mds.any([g.n, g.c, g.h, g.w], dt),
+    weights: rt.mds.any([g.k, g.c, g.r, g.s], dt),
+    dst: rt.mds.any([g.n, g.k, g.outH, g.outW], dt),
     strides: dimsT([g.strideH, g.strideW]),
     padL: dimsT([g.padH, g.padW]),
     padR: dimsT([padRH, padRW]),
   };
 }
 
-function forwardPrimitive(rt: CpuRuntime, g: Conv2dGeometry): Primitive {
-  return rt.primitive(`conv.fwd:${geomKey(g)}`, "convolution forward", () => {
-    const d = descs(rt, g);
+function forwardPrimitive(rt: CpuRuntime, g: Conv2dGeometry, dt: number): Primitive {
+  return rt.primitive(`conv.fwd:${geomKey(g, dt)}`, "convolution forward", () => {
+    const d = descs(rt, g, dt);
     const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
     checkStatus(
       rt.sym.dnnl_convolution_forward_desc_init(
@@ -58,7 +60,7 @@ function forwardPrimitive(rt: CpuRuntime, g: Conv2dGeometry): Primitive {
         d.padL,
         d.padR,
       ),
-      `describe convolution [${geomKey(g)}]`,
+      `describe convolution [${geomKey(g, dt)}]`,
     );
     return { pd: rt.createPd(op, "convolution"), args: [Arg.src, Arg.weights, Arg.dst] };
   });
@@ -72,7 +74,7 @@ export function conv2dForward(
   y: CpuStorage,
   g: Conv2dGeometry,
 ): void {
-  const p = forwardPrimitive(rt, g);
+  const p = forwardPrimitive(rt, g, x.dataType);
   rt.run(p, [x, w], [y]);
 }
 
@@ -84,9 +86,11 @@ export function conv2dBackwardData(
   dx: CpuStorage,
   g: Conv2dGeometry,
 ): void {
-  const p = rt.primitive(`conv.bwd_data:${geomKey(g)}`, "convolution backward-data", () => {
-    const hint = forwardPrimitive(rt, g).pd;
-    const d = descs(rt, g);
+  const dt = dy.dataType;
+  const key = geomKey(g, dt);
+  const p = rt.primitive(`conv.bwd_data:${key}`, "convolution backward-data", () => {
+    const hint = forwardPrimitive(rt, g, dt).pd;
+    const d = descs(rt, g, dt);
     const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
     checkStatus(
       rt.sym.dnnl_convolution_backward_data_desc_init(
@@ -99,7 +103,7 @@ export function conv2dBackwardData(
         d.padL,
         d.padR,
       ),
-      `describe convolution backward-data [${geomKey(g)}]`,
+      `describe convolution backward-data [${key}]`,
     );
     return {
       pd: rt.createPd(op, "convolution backward-data", hint),
@@ -117,9 +121,11 @@ export function conv2dBackwardWeights(
   dw: CpuStorage,
   g: Conv2dGeometry,
 ): void {
-  const p = rt.primitive(`conv.bwd_weights:${geomKey(g)}`, "convolution backward-weights", () => {
-    const hint = forwardPrimitive(rt, g).pd;
-    const d = descs(rt, g);
+  const dt = x.dataType;
+  const key = geomKey(g, dt);
+  const p = rt.primitive(`conv.bwd_weights:${key}`, "convolution backward-weights", () => {
+    const hint = forwardPrimitive(rt, g, dt).pd;
+    const d = descs(rt, g, dt);
     const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
     checkStatus(
       rt.sym.dnnl_convolution_backward_weights_desc_init(
@@ -133,7 +139,7 @@ export function conv2dBackwardWeights(
         d.padL,
         d.padR,
       ),
-      `describe convolution backward-weights [${geomKey(g)}]`,
+      `describe convolution backward-weights [${key}]`,
     );
     return {
       pd: rt.createPd(op, "convolution backward-weights", hint),

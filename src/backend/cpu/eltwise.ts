@@ -1,6 +1,8 @@
 /**
- * Elementwise kernels of the cpu backend: ReLU and its backward, axpby, mul (oneDNN eltwise, sum
- * and binary primitives), the SGD update, scalar broadcast and sum (TypeScript loops).
+ * Elementwise kernels of the cpu backend: ReLU and its backward, axpby and mul as oneDNN eltwise,
+ * sum and binary primitives (f32 or bf16 where the kernel table allows it: bf16 computes in f32
+ * and rounds the result to nearest even), and the small f32 ones (scalar broadcast, total sum) as
+ * TypeScript loops.
  *
  * Layout rule for elementwise kernels: when every operand holds exactly `n` elements and one of
  * them is blocked, all run in that blocked layout (the others are reordered to it), so a ReLU after
@@ -19,7 +21,7 @@ export function elementwiseLayout(rt: CpuRuntime, operands: CpuStorage[], n: num
   if (operands.every((s) => s.length === n)) {
     for (const s of operands) if (s.md !== null) return s.md;
   }
-  return rt.mds.plain([n]);
+  return rt.mds.plain([n], operands[0].dataType);
 }
 
 function eltwiseForward(
@@ -48,12 +50,16 @@ function linear(rt: CpuRuntime, x: CpuStorage, out: CpuStorage, alpha: number, n
 
 /** y = max(x, 0). */
 export function relu(rt: CpuRuntime, x: CpuStorage, y: CpuStorage, n: number): void {
+  if (n === 0) return;
   const md = elementwiseLayout(rt, [x, y], n);
   const p = eltwiseForward(rt, md, AlgKind.eltwiseRelu, 0, 0, PropKind.forwardInference);
   rt.run(p, [x], [y]);
 }
 
-/** dx = dy where y > 0 else 0 (y > 0 exactly where the ReLU input was > 0). */
+/**
+ * dx = dy where y > 0 else 0, `y` a ReLU output: oneDNN's ReLU backward with `use_dst_for_bwd`
+ * (the mask is computed from the output, nothing is kept from the forward).
+ */
 export function reluBackward(
   rt: CpuRuntime,
   y: CpuStorage,
@@ -61,17 +67,19 @@ export function reluBackward(
   dx: CpuStorage,
   n: number,
 ): void {
+  if (n === 0) return;
   const md = elementwiseLayout(rt, [y, dy, dx], n);
+  const alg = AlgKind.eltwiseReluUseDstForBwd;
   const p = rt.primitive(`relu.bwd:${md.id}`, "relu backward", () => {
-    const hint = eltwiseForward(rt, md, AlgKind.eltwiseRelu, 0, 0, PropKind.forwardTraining).pd;
+    const hint = eltwiseForward(rt, md, alg, 0, 0, PropKind.forwardTraining).pd;
     const op = new Uint8Array(DNNL_SIZEOF.eltwiseDesc);
     checkStatus(
-      rt.sym.dnnl_eltwise_backward_desc_init(op, AlgKind.eltwiseRelu, md.bytes, md.bytes, 0, 0),
+      rt.sym.dnnl_eltwise_backward_desc_init(op, alg, md.bytes, md.bytes, 0, 0),
       `describe relu backward [${md.dims}]`,
     );
     return {
       pd: rt.createPd(op, "relu backward", hint),
-      args: [Arg.src, Arg.diffDst, Arg.diffSrc],
+      args: [Arg.dst, Arg.diffDst, Arg.diffSrc],
     };
   });
   rt.run(p, [y, dy], [dx]);
@@ -83,6 +91,7 @@ export function axpby(
   o: { x: CpuStorage; y: CpuStorage; out: CpuStorage; alpha: number; beta: number; n: number },
 ): void {
   const { n } = o;
+  if (n === 0) return;
   if (o.beta === 0) return linear(rt, o.x, o.out, o.alpha, n);
   if (o.alpha === 0) return linear(rt, o.y, o.out, o.beta, n);
   // The sum primitive may write dst while it reads later sources: keep an aliased source first.
@@ -115,7 +124,7 @@ export function axpby(
   rt.run(p, [a, b], [o.out]);
 }
 
-/** out = a * b elementwise. */
+/** out = a * b elementwise (f32). */
 export function mul(
   rt: CpuRuntime,
   a: CpuStorage,
@@ -123,6 +132,7 @@ export function mul(
   out: CpuStorage,
   n: number,
 ): void {
+  if (n === 0) return;
   const md = elementwiseLayout(rt, [a, b, out], n);
   const p = rt.primitive(`mul:${md.id}`, "binary mul", () => {
     const op = new Uint8Array(DNNL_SIZEOF.binaryDesc);
@@ -135,7 +145,12 @@ export function mul(
   rt.run(p, [a, b], [out]);
 }
 
-/** out[i] = alpha * s[0]. */
+/** The first `n` elements of an f32 storage = `value`. */
+export function fillF32(rt: CpuRuntime, out: CpuStorage, value: number, n: number): void {
+  rt.output(out, rt.mds.plain([n], out.dataType)).f32.fill(value, 0, n);
+}
+
+/** out[i] = alpha * s[0] (f32). */
 export function broadcastScalar(
   rt: CpuRuntime,
   s: CpuStorage,
@@ -143,45 +158,14 @@ export function broadcastScalar(
   alpha: number,
   n: number,
 ): void {
-  const v = alpha * rt.plain(s).f32[0];
-  rt.output(out, rt.mds.plain([n])).f32.fill(v, 0, n);
+  if (n === 0) return;
+  fillF32(rt, out, alpha * rt.plain(s).f32[0], n);
 }
 
-/** out[0] = alpha * sum(x[0..n)), accumulated in f64. */
+/** out[0] = alpha * sum(x[0..n)), accumulated in f64 (f32 storages). */
 export function sum(rt: CpuRuntime, x: CpuStorage, out: CpuStorage, alpha: number, n: number) {
   const xs = rt.plain(x).f32;
   let total = 0;
   for (let i = 0; i < n; i++) total += xs[i];
-  rt.output(out, rt.mds.plain([1])).f32[0] = alpha * total;
-}
-
-/**
- * In-place SGD step (PyTorch semantics, dampening 0) over the physical buffers: all three operands
- * share one layout, and padding elements (zero in all three) stay zero.
- */
-export function sgdUpdate(
-  rt: CpuRuntime,
-  o: {
-    param: CpuStorage;
-    grad: CpuStorage;
-    momentumBuf: CpuStorage;
-    n: number;
-    lr: number;
-    momentum: number;
-    weightDecay: number;
-    nesterov: boolean;
-  },
-): void {
-  const { lr, momentum, weightDecay, nesterov } = o;
-  const md = elementwiseLayout(rt, [o.param, o.grad, o.momentumBuf], o.n);
-  const len = md.plain ? o.n : md.size / 4;
-  const param = rt.layout(o.param, md).f32;
-  const grad = rt.layout(o.grad, md).f32;
-  const buf = rt.layout(o.momentumBuf, md).f32;
-  for (let i = 0; i < len; i++) {
-    const g = grad[i] + weightDecay * param[i];
-    const b = momentum * buf[i] + g;
-    buf[i] = b;
-    param[i] = param[i] - lr * (nesterov ? g + momentum * b : b);
-  }
+  rt.output(out, rt.mds.plain([1], out.dataType)).f32[0] = alpha * total;
 }

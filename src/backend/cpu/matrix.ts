@@ -1,5 +1,6 @@
 /**
- * Matrix kernels of the cpu backend: `dnnl_sgemm` for gemm, oneDNN softmax / log-softmax
+ * Matrix kernels of the cpu backend: `dnnl_sgemm` for f32 gemm (a oneDNN matmul primitive for
+ * bf16, see `matmul.ts`), oneDNN softmax / log-softmax
  * primitives (forward and backward), and the small row-wise kernels (bias add, column sums, row
  * gather, L2 normalisation) as TypeScript loops over plain buffers, shared with the reference
  * backend so both compute them identically.
@@ -7,10 +8,11 @@
  * @module
  */
 
-import { Arg, checkStatus, DNNL_SIZEOF, PropKind } from "../../../ffi/dnnl/mod.ts";
+import { Arg, checkStatus, DataType, DNNL_SIZEOF, PropKind } from "../../../ffi/dnnl/mod.ts";
 import type { Primitive } from "./primitive.ts";
 import type { CpuRuntime } from "./runtime.ts";
 import type { CpuStorage } from "./storage.ts";
+import { matmulBf16 } from "./matmul.ts";
 import {
   addRowVectorKernel,
   gatherRowsKernel,
@@ -40,9 +42,10 @@ export function gemm(
 ): void {
   const { m, n, k, alpha, beta } = o;
   if (m === 0 || n === 0) return;
+  if (o.c.dtype === "bf16") return matmulBf16(rt, o);
   const ab = rt.plain(o.a);
   const bb = rt.plain(o.b);
-  const cb = beta === 0 ? rt.output(o.c, rt.mds.plain([m * n])) : rt.plain(o.c);
+  const cb = beta === 0 ? rt.output(o.c, rt.mds.plain([m * n], DataType.f32)) : rt.plain(o.c);
   if (k === 0) {
     const c = cb.f32;
     for (let i = 0; i < m * n; i++) c[i] = beta === 0 ? 0 : beta * c[i];
@@ -69,7 +72,7 @@ export function gemm(
 function softmaxPrimitive(rt: CpuRuntime, log: boolean, rows: number, cols: number): Primitive {
   const name = log ? "log-softmax" : "softmax";
   return rt.primitive(`${name}.fwd:${rows},${cols}`, name, () => {
-    const md = rt.mds.plain([rows, cols]);
+    const md = rt.mds.plain([rows, cols], DataType.f32);
     const op = new Uint8Array(DNNL_SIZEOF.softmaxDesc);
     const init = log
       ? rt.sym.dnnl_logsoftmax_forward_desc_init
@@ -91,7 +94,7 @@ function softmaxBackwardPrimitive(
   const name = log ? "log-softmax backward" : "softmax backward";
   return rt.primitive(`${name}:${rows},${cols}`, name, () => {
     const hint = softmaxPrimitive(rt, log, rows, cols).pd;
-    const md = rt.mds.plain([rows, cols]);
+    const md = rt.mds.plain([rows, cols], DataType.f32);
     const op = new Uint8Array(DNNL_SIZEOF.softmaxDesc);
     const init = log
       ? rt.sym.dnnl_logsoftmax_backward_desc_init
@@ -122,7 +125,7 @@ export function softmaxBackward(
 }
 
 function out(rt: CpuRuntime, s: CpuStorage, count: number): Float32Array {
-  return rt.output(s, rt.mds.plain([Math.max(1, count)])).f32;
+  return rt.output(s, rt.mds.plain([Math.max(1, count)], DataType.f32)).f32;
 }
 
 /** y[r, j] = x[r, j] + bias[j]. */

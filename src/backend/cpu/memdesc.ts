@@ -9,7 +9,6 @@
  */
 
 import {
-  DataType,
   DNNL_MAX_NDIMS,
   DNNL_OFFSET,
   DNNL_SIZEOF,
@@ -96,8 +95,8 @@ export class MemDescTable {
     this.#sym = sym;
   }
 
-  /** The dense row-major f32 (or `dataType`) descriptor of `dims` (1 to 4 dimensions). */
-  plain(dims: readonly number[], dataType: number = DataType.f32): MemDesc {
+  /** The dense row-major descriptor of `dims` (1 to 4 dimensions) with `dataType` elements. */
+  plain(dims: readonly number[], dataType: number): MemDesc {
     const k = `${dataType}:${dims.join(",")}`;
     let md = this.#plain.get(k);
     if (md === undefined) {
@@ -108,13 +107,55 @@ export class MemDescTable {
     return md;
   }
 
-  /** A `format_tag_any` f32 descriptor of `dims` (lets a primitive choose its layout). */
-  any(dims: readonly number[]): Uint8Array {
-    return this.#init(dims, DataType.f32, FormatTag.any);
+  /** A `format_tag_any` descriptor of `dims` (lets a primitive choose its layout). */
+  any(dims: readonly number[], dataType: number): Uint8Array {
+    return this.#init(dims, dataType, FormatTag.any);
+  }
+
+  /**
+   * The same layout as `md` with elements of `dataType` (strides count elements, so a blocked
+   * layout stays valid): how a cast keeps an activation's nChw16c layout.
+   */
+  withDataType(md: MemDesc, dataType: number): MemDesc {
+    if (md.dataType === dataType) return md;
+    const bytes = md.bytes.slice();
+    new DataView(bytes.buffer).setInt32(DNNL_OFFSET.mdDataType, dataType, true);
+    return this.intern(bytes);
+  }
+
+  /**
+   * Whether `target` is `md` under other dimensions of the same element count, so the bytes need no
+   * move (e.g. nChw16c [n, c, h, w] as nChw16c [n, c, h * w, 1]; `dnnl_memory_desc_reshape`).
+   */
+  reshapesTo(md: MemDesc, target: MemDesc): boolean {
+    const bytes = new Uint8Array(DNNL_SIZEOF.memoryDesc);
+    const dims = target.dims;
+    const status = this.#sym.dnnl_memory_desc_reshape(bytes, md.bytes, dims.length, dimsT(dims));
+    return status === 0 && this.#sym.dnnl_memory_desc_equal(bytes, target.bytes) === 1;
+  }
+
+  /**
+   * A row-major [rows, cols] descriptor, or with `transposed` the [rows, cols] view of a row-major
+   * [cols, rows] matrix (strides [1, rows]): how gemm's transposed operands are described.
+   */
+  matrix(rows: number, cols: number, transposed: boolean, dataType: number): Uint8Array {
+    const bytes = new Uint8Array(DNNL_SIZEOF.memoryDesc);
+    const strides = transposed ? [1, rows] : [cols, 1];
+    checkStatus(
+      this.#sym.dnnl_memory_desc_init_by_strides(
+        bytes,
+        2,
+        dimsT([rows, cols]),
+        dataType,
+        dimsT(strides),
+      ),
+      `create a matrix descriptor [${rows}, ${cols}]`,
+    );
+    return bytes;
   }
 
   /** A descriptor of `dims` with an explicit format tag (not interned). */
-  tagged(dims: readonly number[], tag: number, dataType: number = DataType.f32): Uint8Array {
+  tagged(dims: readonly number[], tag: number, dataType: number): Uint8Array {
     return this.#init(dims, dataType, tag);
   }
 

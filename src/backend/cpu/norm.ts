@@ -1,17 +1,38 @@
 /**
- * Batch-normalisation kernels of the cpu backend on oneDNN (forward training, forward inference,
- * backward with scale and shift gradients). The data keep the layout of `x` (blocked nChw16c after a
- * convolution); the per-channel vectors are plain.
+ * Batch-normalisation kernels of the cpu backend on oneDNN, with the contract's fusions
+ * (y = act(bn(x) + residual)), in f32 or bf16 data (the per-channel vectors are f32). The data
+ * keep the layout of `x` (nChw16c after a convolution) through every primitive of a call, so no
+ * reorder happens between layers.
+ *
+ * How each variant runs (all primitives cached by layout and eps):
+ * - no residual, ReLU: one batch-norm primitive with `dnnl_fuse_norm_relu` (training also writes
+ *   oneDNN's ReLU workspace, a temporary dropped after the call: the contract's backward gets `y`);
+ * - residual: batch norm into `y`, then a binary add `y = y + residual` in place with a ReLU
+ *   post-op (`dnnl_post_ops_append_eltwise`) when `relu` (the ReLU must follow the add, which the
+ *   fuse flag cannot express);
+ * - backward: the ReLU mask is recomputed from `y` by an eltwise backward (relu, dst > 0) into
+ *   `dresidual` (or a temporary), whose masked gradient then feeds the batch-norm backward; without
+ *   ReLU, `dresidual` receives a copy of dy. Nothing is kept between calls.
  *
  * @module
  */
 
-import { Arg, checkStatus, DNNL_SIZEOF, NormFlags, PropKind } from "../../../ffi/dnnl/mod.ts";
-import type { BatchNormGeometry } from "../backend.ts";
+import {
+  AlgKind,
+  Arg,
+  checkStatus,
+  DNNL_SIZEOF,
+  NormFlags,
+  PropKind,
+} from "../../../ffi/dnnl/mod.ts";
+import type { BatchNormGeometry, Opts } from "../backend.ts";
+import { withAttr } from "./attr.ts";
+import { reluBackward } from "./eltwise.ts";
 import type { MemDesc } from "./memdesc.ts";
 import type { Primitive } from "./primitive.ts";
 import type { CpuRuntime } from "./runtime.ts";
 import type { CpuStorage } from "./storage.ts";
+import { cpu } from "./validate.ts";
 
 const SCALE_SHIFT = NormFlags.useScale | NormFlags.useShift;
 
@@ -24,7 +45,7 @@ function dataLayout(rt: CpuRuntime, x: CpuStorage, g: BatchNormGeometry): MemDes
   ) {
     return md;
   }
-  return rt.mds.plain([g.n, g.c, g.hw, 1]);
+  return rt.mds.plain([g.n, g.c, g.hw, 1], x.dataType);
 }
 
 function forwardPrimitive(
@@ -32,86 +53,100 @@ function forwardPrimitive(
   md: MemDesc,
   eps: number,
   training: boolean,
+  fuseRelu: boolean,
 ): Primitive {
   const kind = training ? "training" : "inference";
-  return rt.primitive(`bn.fwd.${kind}:${md.id}:${eps}`, `batch-norm forward ${kind}`, () => {
+  const key = `bn.fwd.${kind}:${md.id}:${eps}:${fuseRelu}`;
+  return rt.primitive(key, `batch-norm forward ${kind}`, () => {
     const op = new Uint8Array(DNNL_SIZEOF.batchNormalizationDesc);
+    const flags = SCALE_SHIFT | (training ? 0 : NormFlags.useGlobalStats) |
+      (fuseRelu ? NormFlags.fuseNormRelu : 0);
     checkStatus(
       rt.sym.dnnl_batch_normalization_forward_desc_init(
         op,
         training ? PropKind.forwardTraining : PropKind.forwardInference,
         md.bytes,
         eps,
-        training ? SCALE_SHIFT : SCALE_SHIFT | NormFlags.useGlobalStats,
+        flags,
       ),
       `describe batch norm [${md.dims}]`,
     );
-    return {
-      pd: rt.createPd(op, "batch-norm"),
-      args: training
-        ? [Arg.src, Arg.scale, Arg.shift, Arg.dst, Arg.mean, Arg.variance]
-        : [Arg.src, Arg.scale, Arg.shift, Arg.mean, Arg.variance, Arg.dst],
-    };
+    const args: number[] = training
+      ? [Arg.src, Arg.scale, Arg.shift, Arg.dst, Arg.mean, Arg.variance]
+      : [Arg.src, Arg.scale, Arg.shift, Arg.mean, Arg.variance, Arg.dst];
+    if (training && fuseRelu) args.push(Arg.workspace);
+    return { pd: rt.createPd(op, "batch-norm"), args };
   });
 }
 
-/** Training-mode forward: batch statistics to `mean`/`variance`, normalised output to `y`. */
+/** `y = y + residual` in place, followed by ReLU when `relu`. */
+function addPrimitive(rt: CpuRuntime, md: MemDesc, relu: boolean): Primitive {
+  return rt.primitive(`bn.add:${md.id}:${relu}`, "residual add", () => {
+    const op = new Uint8Array(DNNL_SIZEOF.binaryDesc);
+    checkStatus(
+      rt.sym.dnnl_binary_desc_init(op, AlgKind.binaryAdd, md.bytes, md.bytes, md.bytes),
+      `describe residual add [${md.dims}]`,
+    );
+    const postOps = relu
+      ? [{ kind: "eltwise", alg: AlgKind.eltwiseRelu, alpha: 0, beta: 0 }] as const
+      : [];
+    const pd = withAttr(
+      rt,
+      { postOps },
+      "residual add",
+      (attr) => rt.createPd(op, "residual add", null, attr),
+    );
+    return { pd, args: [Arg.src, Arg.src1, Arg.dst] };
+  });
+}
+
+function residualAdd(
+  rt: CpuRuntime,
+  md: MemDesc,
+  y: CpuStorage,
+  residual: CpuStorage,
+  relu: boolean,
+): void {
+  // In place: y is both src0 and dst (oneDNN's binary allows it); it already has layout `md`.
+  rt.run(addPrimitive(rt, md, relu), [y, residual], [y]);
+}
+
+/** `batchNormForwardTraining`: batch statistics to mean/variance, y = act(bn(x) + residual). */
 export function batchNormForwardTraining(
   rt: CpuRuntime,
-  o: {
-    x: CpuStorage;
-    gamma: CpuStorage;
-    beta: CpuStorage;
-    y: CpuStorage;
-    mean: CpuStorage;
-    variance: CpuStorage;
-    geom: BatchNormGeometry;
-    eps: number;
-  },
+  o: Opts<"batchNormForwardTraining">,
 ): void {
-  const md = dataLayout(rt, o.x, o.geom);
-  const p = forwardPrimitive(rt, md, o.eps, true);
-  rt.run(p, [o.x, o.gamma, o.beta], [o.y, o.mean, o.variance]);
+  const x = cpu(o.x), y = cpu(o.y), residual = o.residual ? cpu(o.residual) : null;
+  const md = dataLayout(rt, x, o.geom);
+  const fuse = o.relu === true && residual === null;
+  const p = forwardPrimitive(rt, md, o.eps, true, fuse);
+  const outs = [y, cpu(o.mean), cpu(o.variance)];
+  if (fuse) {
+    rt.withTemps(
+      [p.md(Arg.workspace)],
+      ([ws]) => rt.run(p, [x, cpu(o.gamma), cpu(o.beta)], [...outs, ws]),
+    );
+  } else rt.run(p, [x, cpu(o.gamma), cpu(o.beta)], outs);
+  if (residual !== null) residualAdd(rt, md, y, residual, o.relu === true);
 }
 
-/** Inference-mode forward with the given mean and variance. */
+/** `batchNormForwardInference`: y = act(bn(x; mean, variance) + residual). */
 export function batchNormForwardInference(
   rt: CpuRuntime,
-  o: {
-    x: CpuStorage;
-    gamma: CpuStorage;
-    beta: CpuStorage;
-    mean: CpuStorage;
-    variance: CpuStorage;
-    y: CpuStorage;
-    geom: BatchNormGeometry;
-    eps: number;
-  },
+  o: Opts<"batchNormForwardInference">,
 ): void {
-  const md = dataLayout(rt, o.x, o.geom);
-  const p = forwardPrimitive(rt, md, o.eps, false);
-  rt.run(p, [o.x, o.gamma, o.beta, o.mean, o.variance], [o.y]);
+  const x = cpu(o.x), y = cpu(o.y), residual = o.residual ? cpu(o.residual) : null;
+  const md = dataLayout(rt, x, o.geom);
+  const fuse = o.relu === true && residual === null;
+  const p = forwardPrimitive(rt, md, o.eps, false, fuse);
+  const stats = [cpu(o.gamma), cpu(o.beta), cpu(o.mean), cpu(o.variance)];
+  rt.run(p, [x, ...stats], [y]);
+  if (residual !== null) residualAdd(rt, md, y, residual, o.relu === true);
 }
 
-/** Backward of training-mode batch norm: dx, dgamma, dbeta. */
-export function batchNormBackward(
-  rt: CpuRuntime,
-  o: {
-    x: CpuStorage;
-    dy: CpuStorage;
-    gamma: CpuStorage;
-    mean: CpuStorage;
-    variance: CpuStorage;
-    dx: CpuStorage;
-    dgamma: CpuStorage;
-    dbeta: CpuStorage;
-    geom: BatchNormGeometry;
-    eps: number;
-  },
-): void {
-  const md = dataLayout(rt, o.x, o.geom);
-  const p = rt.primitive(`bn.bwd:${md.id}:${o.eps}`, "batch-norm backward", () => {
-    const hint = forwardPrimitive(rt, md, o.eps, true).pd;
+function backwardPrimitive(rt: CpuRuntime, md: MemDesc, eps: number): Primitive {
+  return rt.primitive(`bn.bwd:${md.id}:${eps}`, "batch-norm backward", () => {
+    const hint = forwardPrimitive(rt, md, eps, true, false).pd;
     const op = new Uint8Array(DNNL_SIZEOF.batchNormalizationDesc);
     checkStatus(
       rt.sym.dnnl_batch_normalization_backward_desc_init(
@@ -119,7 +154,7 @@ export function batchNormBackward(
         PropKind.backward,
         md.bytes,
         md.bytes,
-        o.eps,
+        eps,
         SCALE_SHIFT,
       ),
       `describe batch norm backward [${md.dims}]`,
@@ -139,7 +174,38 @@ export function batchNormBackward(
       ],
     };
   });
-  // oneDNN 2.6 requires a shift argument whenever the descriptor uses a shift, although the
-  // backward pass without a fused ReLU never reads it (the contract passes no beta): bind gamma.
-  rt.run(p, [o.x, o.mean, o.variance, o.dy, o.gamma, o.gamma], [o.dx, o.dgamma, o.dbeta]);
+}
+
+/**
+ * `batchNormBackward`: with `relu`, dy masked by y > 0 (into `dresidual` when given); without,
+ * `dresidual` = dy; then dx, dgamma, dbeta of batch norm from the (masked) gradient.
+ */
+export function batchNormBackward(rt: CpuRuntime, o: Opts<"batchNormBackward">): void {
+  const x = cpu(o.x), dy = cpu(o.dy), dres = o.dresidual ? cpu(o.dresidual) : null;
+  const md = dataLayout(rt, x, o.geom);
+  const n = o.geom.n * o.geom.c * o.geom.hw;
+  const p = backwardPrimitive(rt, md, o.eps);
+  const run = (grad: CpuStorage) =>
+    // oneDNN 2.6 requires a shift argument whenever the descriptor uses a shift, although the
+    // backward pass never reads it (the contract passes no beta): bind gamma.
+    rt.run(p, [x, cpu(o.mean), cpu(o.variance), grad, cpu(o.gamma), cpu(o.gamma)], [
+      cpu(o.dx),
+      cpu(o.dgamma),
+      cpu(o.dbeta),
+    ]);
+  if (o.relu === true) {
+    const y = cpu(o.y!);
+    if (dres !== null) {
+      reluBackward(rt, y, dy, dres, n);
+      run(dres);
+    } else {
+      rt.withTemps([md], ([masked]) => {
+        reluBackward(rt, y, dy, masked, n);
+        run(masked);
+      });
+    }
+  } else {
+    if (dres !== null) rt.copyElements(dy, dres, n);
+    run(dy);
+  }
 }

@@ -1,6 +1,7 @@
 /**
  * Pooling kernels of the cpu backend on oneDNN: max pooling forward/backward and global average
- * pooling forward/backward. Pooling keeps the layout of its input (nChw16c after a convolution).
+ * pooling forward/backward. Forward pooling keeps the layout of its input (nChw16c after a
+ * convolution); backward pooling picks its output layout from its inputs' layouts and shapes only.
  *
  * The Backend contract passes no workspace from max-pool forward to backward, so the backward runs
  * the forward once more in training mode to get oneDNN's argmax workspace (cheap next to a
@@ -9,12 +10,20 @@
  * @module
  */
 
-import { AlgKind, Arg, checkStatus, DataType, DNNL_SIZEOF, PropKind } from "../../../ffi/dnnl/mod.ts";
+import {
+  AlgKind,
+  Arg,
+  checkStatus,
+  DataType,
+  DNNL_SIZEOF,
+  FormatTag,
+  PropKind,
+} from "../../../ffi/dnnl/mod.ts";
 import type { Pool2dGeometry } from "../backend.ts";
 import { dimsT, type MemDesc } from "./memdesc.ts";
 import type { Primitive } from "./primitive.ts";
 import type { CpuRuntime } from "./runtime.ts";
-import { CpuStorage } from "./storage.ts";
+import type { CpuStorage } from "./storage.ts";
 
 /** x's own layout when it describes [n, c, h, w], else plain [n, c, h, w]. */
 function imageLayout(
@@ -32,7 +41,7 @@ function imageLayout(
   ) {
     return md;
   }
-  return rt.mds.plain([n, c, h, w]);
+  return rt.mds.plain([n, c, h, w], x.dataType);
 }
 
 interface PoolShape {
@@ -48,7 +57,7 @@ function poolForward(rt: CpuRuntime, md: MemDesc, ps: PoolShape, prop: number): 
   const key = `pool.fwd:${prop}:${md.id}:${JSON.stringify(ps)}`;
   return rt.primitive(key, "pooling forward", () => {
     const op = new Uint8Array(DNNL_SIZEOF.poolingDesc);
-    const dst = rt.mds.any([md.dims[0], md.dims[1], ...ps.out]);
+    const dst = rt.mds.any([md.dims[0], md.dims[1], ...ps.out], md.dataType);
     checkStatus(
       rt.sym.dnnl_pooling_forward_desc_init(
         op,
@@ -80,7 +89,7 @@ function poolBackward(rt: CpuRuntime, md: MemDesc, ps: PoolShape, args: number[]
         op,
         ps.alg,
         md.bytes,
-        rt.mds.any([md.dims[0], md.dims[1], ...ps.out]),
+        rt.mds.any([md.dims[0], md.dims[1], ...ps.out], md.dataType),
         dimsT(ps.strides),
         dimsT(ps.kernel),
         dimsT(ps.padL),
@@ -129,16 +138,10 @@ export function maxPool2dBackward(
   const ps = maxShape(g);
   const fwd = poolForward(rt, md, ps, PropKind.forwardTraining);
   const bwd = poolBackward(rt, md, ps, [Arg.diffDst, Arg.workspace, Arg.diffSrc]);
-  const y = new CpuStorage(x.backend, "f32", fwd.mdAt(1).count);
-  const wsMd = fwd.mdAt(2);
-  const ws = new CpuStorage(x.backend, wsMd.dataType === DataType.s32 ? "i32" : "u8", wsMd.count);
-  try {
+  rt.withTemps([fwd.md(Arg.dst), fwd.md(Arg.workspace)], ([y, ws]) => {
     rt.run(fwd, [x], [y, ws]);
     rt.run(bwd, [dy, ws], [dx]);
-  } finally {
-    rt.release(y);
-    rt.release(ws);
-  }
+  });
 }
 
 function avgShape(md: MemDesc): PoolShape {
@@ -153,8 +156,16 @@ function avgShape(md: MemDesc): PoolShape {
   };
 }
 
-function gapKey(n: number, c: number, hw: number): string {
-  return `gap:${n},${c},${hw}`;
+/**
+ * The layout global pooling's backward writes dx in: a pure function of the shape (no memory of
+ * the forward's layout, so results never depend on call order): nChw16c over [n, c, hw, 1] when c
+ * is a multiple of 16 (oneDNN's blocked activation layout on AVX-512; the consumer's [n, c, h, w]
+ * nChw16c is the same bytes, see `CpuRuntime.layout`), else plain.
+ */
+export function globalPoolGradLayout(rt: CpuRuntime, n: number, c: number, hw: number): MemDesc {
+  const dims = [n, c, hw, 1];
+  if (c % 16 !== 0) return rt.mds.plain(dims, DataType.f32);
+  return rt.mds.intern(rt.mds.tagged(dims, FormatTag.nChw16c, DataType.f32));
 }
 
 /** y[n, c] = mean over the hw pixels of x[n, c]. */
@@ -166,17 +177,16 @@ export function globalAvgPool(
   const md = md0 !== null && md0.dims.length === 4 && md0.dims[0] === o.n &&
       md0.dims[1] === o.c && md0.dims[2] * md0.dims[3] === o.hw
     ? md0
-    : rt.mds.plain([o.n, o.c, o.hw, 1]);
-  rt.memo.set(gapKey(o.n, o.c, o.hw), md);
+    : rt.mds.plain([o.n, o.c, o.hw, 1], DataType.f32);
   rt.run(poolForward(rt, md, avgShape(md), PropKind.forwardInference), [o.x], [o.y]);
 }
 
-/** dx[n, c, p] = dy[n, c] / hw, in the layout the forward's input had. */
+/** dx[n, c, p] = dy[n, c] / hw, in {@link globalPoolGradLayout}. */
 export function globalAvgPoolBackward(
   rt: CpuRuntime,
   o: { dy: CpuStorage; dx: CpuStorage; n: number; c: number; hw: number },
 ): void {
-  const md = rt.memo.get(gapKey(o.n, o.c, o.hw)) ?? rt.mds.plain([o.n, o.c, o.hw, 1]);
+  const md = globalPoolGradLayout(rt, o.n, o.c, o.hw);
   const bwd = poolBackward(rt, md, avgShape(md), [Arg.diffDst, Arg.diffSrc]);
   rt.run(bwd, [o.dy], [o.dx]);
 }

@@ -10,12 +10,18 @@
  * @module
  */
 
-import { checkStatus, type DnnlLibrary, type DnnlSymbols, EngineKind } from "../../../ffi/dnnl/mod.ts";
+import {
+  checkStatus,
+  type DnnlLibrary,
+  type DnnlSymbols,
+  EngineKind,
+} from "../../../ffi/dnnl/mod.ts";
 import { Arg, StreamFlags } from "../../../ffi/dnnl/mod.ts";
 import { type Buffer, BufferPool } from "./buffers.ts";
 import { type MemDesc, MemDescTable } from "./memdesc.ts";
 import { Primitive } from "./primitive.ts";
-import { CpuStorage } from "./storage.ts";
+import { CpuStorage, dtypeOfDataType, ELEMENT_BYTES } from "./storage.ts";
+import type { Backend } from "../backend.ts";
 
 /** What a cache miss builds: a primitive descriptor and the arguments its execution binds. */
 export interface PrimitiveSpec {
@@ -25,6 +31,8 @@ export interface PrimitiveSpec {
 
 /** Engine, stream, memory and primitive cache of one cpu backend. */
 export class CpuRuntime {
+  /** The backend whose storages this runtime lays out (owner of temporaries). */
+  readonly backend: Backend;
   /** The loaded library. */
   readonly lib: DnnlLibrary;
   /** Its functions. */
@@ -37,13 +45,12 @@ export class CpuRuntime {
   readonly mds: MemDescTable;
   /** Aligned buffers. */
   readonly pool: BufferPool;
-  /** Layouts remembered between a forward kernel and its backward (e.g. global pooling). */
-  readonly memo = new Map<string, MemDesc>();
   readonly #cache = new Map<string, Primitive>();
   /** Prints each primitive's implementation when created (`RESSL_DNNL_VERBOSE=1`). */
   readonly verbose: boolean;
 
-  constructor(lib: DnnlLibrary) {
+  constructor(lib: DnnlLibrary, backend: Backend) {
+    this.backend = backend;
     this.lib = lib;
     this.sym = lib.symbols;
     const out = new BigUint64Array(1);
@@ -87,15 +94,19 @@ export class CpuRuntime {
     return p;
   }
 
-  /** Creates a primitive descriptor from an initialised op descriptor. */
+  /**
+   * Creates a primitive descriptor from an initialised op descriptor, with optional attributes
+   * (see `attr.ts`) and a forward primitive descriptor as hint for a backward one.
+   */
   createPd(
     opDesc: Uint8Array,
     what: string,
     hint: Deno.PointerObject | null = null,
+    attr: Deno.PointerObject | null = null,
   ): Deno.PointerObject {
     const out = new BigUint64Array(1);
     checkStatus(
-      this.sym.dnnl_primitive_desc_create(out, opDesc, null, this.engine, hint),
+      this.sym.dnnl_primitive_desc_create(out, opDesc, attr, this.engine, hint),
       `create ${what} primitive`,
     );
     return Deno.UnsafePointer.create(out[0])!;
@@ -107,7 +118,7 @@ export class CpuRuntime {
       s.buf = this.pool.take(s.plainBytes);
       s.md = null;
     } else if (s.md !== null) {
-      this.#reorder(s, s.md, this.mds.plain(s.md.dims), null);
+      this.#reorder(s, s.md, this.mds.plain(s.md.dims, s.md.dataType), null);
     }
     return s.buf;
   }
@@ -126,13 +137,20 @@ export class CpuRuntime {
       s.md = md;
       return s.buf;
     }
+    if (md.dataType !== s.dataType) {
+      throw new Error(
+        `Cannot lay out a ${s.dtype} storage with oneDNN data type ${md.dataType}: dtypes differ`,
+      );
+    }
     if (s.md === null) {
-      this.#reorder(s, this.mds.plain(md.dims), md, md);
+      this.#reorder(s, this.mds.plain(md.dims, md.dataType), md, md);
+    } else if (!sameDims(s.md.dims, md.dims) && this.mds.reshapesTo(s.md, md)) {
+      s.md = md; // the same bytes under other dimensions (e.g. [n, c, h, w] as [n, c, h * w, 1])
     } else if (sameDims(s.md.dims, md.dims)) {
       this.#reorder(s, s.md, md, md);
     } else {
       this.plain(s);
-      this.#reorder(s, this.mds.plain(md.dims), md, md);
+      this.#reorder(s, this.mds.plain(md.dims, md.dataType), md, md);
     }
     return s.buf!;
   }
@@ -169,7 +187,7 @@ export class CpuRuntime {
         ptrs.push(this.layout(s, md).ptr);
       } else {
         const t = new CpuStorage(s.backend, s.dtype, md.count);
-        this.output(t, null).f32.set(this.plain(s).f32.subarray(0, md.count));
+        this.output(t, null).u8.set(this.plain(s).u8.subarray(0, t.plainBytes));
         temps.push(t);
         ptrs.push(this.layout(t, md).ptr);
       }
@@ -187,10 +205,43 @@ export class CpuRuntime {
     }
     p.execute(ptrs);
     for (const [s, t] of staged) {
-      const src = this.plain(t).f32.subarray(0, t.length);
-      this.output(s, this.mds.plain([t.length])).f32.set(src);
+      const src = this.plain(t).u8.subarray(0, t.plainBytes);
+      this.output(s, this.mds.plain([t.length], t.dataType)).u8.set(src);
     }
     for (const t of temps) this.release(t);
+  }
+
+  /**
+   * Runs `f` with one temporary storage per descriptor (dtype and element count from it, bytes
+   * already in its layout: a workspace, a masked gradient) and releases them afterwards.
+   */
+  withTemps<T>(mds: readonly MemDesc[], f: (temps: CpuStorage[]) => T): T {
+    const temps = mds.map((md) => {
+      const t = new CpuStorage(this.backend, dtypeOfDataType(md.dataType), md.count);
+      this.output(t, md);
+      return t;
+    });
+    try {
+      return f(temps);
+    } finally {
+      for (const t of temps) this.release(t);
+    }
+  }
+
+  /**
+   * The first `n` elements of `dst` = those of `src` (same dtype): a byte copy that keeps src's
+   * layout when both hold exactly `n` elements, else a plain copy.
+   */
+  copyElements(src: CpuStorage, dst: CpuStorage, n: number): void {
+    if (src === dst) return;
+    if (src.length === n && dst.length === n && src.buf !== null) {
+      const bytes = src.md === null ? src.plainBytes : src.md.size;
+      this.output(dst, src.md).u8.set(src.buf.u8.subarray(0, bytes));
+      return;
+    }
+    const bytes = n * ELEMENT_BYTES[src.dtype];
+    const from = this.plain(src).u8.subarray(0, bytes);
+    this.output(dst, this.mds.plain([Math.max(1, n)], dst.dataType)).u8.set(from);
   }
 
   /** Releases a storage's buffer. */
