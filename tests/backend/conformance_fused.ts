@@ -57,7 +57,7 @@ export function defineFused(d: (kernel: string, prop: Prop) => void): void {
       const N = c.x.length;
       const out = { n: N, dtype: t };
       const x = as(t, c.x);
-      const res = c.withResidual ? { residual: as(t, c.residual) } : {};
+      const res: Call["inputs"] = c.withResidual ? { residual: as(t, c.residual) } : {};
       const label = `${t}${relu ? " relu" : ""}${c.withResidual ? " residual" : ""}`;
       const fwd = (training: boolean) => (be: Backend, s: Bound) => {
         const common = { x: s.x, gamma: s.gamma, beta: s.beta, y: s.y, geom: g, eps, relu };
