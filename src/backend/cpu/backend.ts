@@ -105,7 +105,9 @@ export class CpuBackend implements Backend {
   download(src: Storage): HostArray {
     const s = this.#own("download", "src", src, ANY_DTYPE, 0);
     const out = allocHostArray(s.dtype, s.length);
-    if (s.length > 0) out.set(viewOf(this.rt.plain(s), s.dtype).subarray(0, s.length));
+    if (s.length === 0) return out;
+    // The storage keeps its layout (a blocked activation stays blocked for the next kernel).
+    this.rt.readPlain(s, (buf) => out.set(viewOf(buf, s.dtype).subarray(0, s.length)));
     return out;
   }
 

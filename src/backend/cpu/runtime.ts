@@ -23,6 +23,9 @@ import { Primitive } from "./primitive.ts";
 import { CpuStorage, dtypeOfDataType, ELEMENT_BYTES } from "./storage.ts";
 import type { Backend } from "../backend.ts";
 
+/** Copies of at least this many bytes run as a (multi-threaded) oneDNN reorder. */
+const PARALLEL_COPY_BYTES = 1 << 20;
+
 /** What a cache miss builds: a primitive descriptor and the arguments its execution binds. */
 export interface PrimitiveSpec {
   pd: Deno.PointerObject;
@@ -74,6 +77,11 @@ export class CpuRuntime {
     return this.#cache.size;
   }
 
+  /** What each cached primitive computes and the implementation oneDNN chose (diagnostics). */
+  implementations(): { what: string; impl: string }[] {
+    return [...this.#cache.values()].map((p) => ({ what: p.what, impl: p.impl }));
+  }
+
   /** The cached primitive for `key`, built by `make` on first use. */
   primitive(key: string, what: string, make: () => PrimitiveSpec): Primitive {
     let p = this.#cache.get(key);
@@ -121,6 +129,22 @@ export class CpuRuntime {
       this.#reorder(s, s.md, this.mds.plain(s.md.dims, s.md.dataType), null);
     }
     return s.buf;
+  }
+
+  /**
+   * Calls `read` with the storage's bytes in plain layout without changing the storage's own
+   * layout (a blocked storage is reordered into a temporary buffer): how `download` reads.
+   */
+  readPlain<T>(s: CpuStorage, read: (buf: Buffer) => T): T {
+    if (s.buf === null || s.md === null) return read(this.plain(s));
+    const md = this.mds.plain(s.md.dims, s.md.dataType);
+    const tmp = this.pool.take(md.size);
+    try {
+      this.#reorderPrimitive(s.md, md).execute([s.buf.ptr, tmp.ptr]);
+      return read(tmp);
+    } finally {
+      this.pool.give(tmp);
+    }
   }
 
   /** The storage's bytes in layout `md` (reordered in place if needed; plain `md` means plain). */
@@ -233,15 +257,14 @@ export class CpuRuntime {
    * layout when both hold exactly `n` elements, else a plain copy.
    */
   copyElements(src: CpuStorage, dst: CpuStorage, n: number): void {
-    if (src === dst) return;
+    if (src === dst || n === 0) return;
     if (src.length === n && dst.length === n && src.buf !== null) {
-      const bytes = src.md === null ? src.plainBytes : src.md.size;
-      this.output(dst, src.md).u8.set(src.buf.u8.subarray(0, bytes));
+      const md = src.md ?? this.mds.plain([n], src.dataType);
+      this.#copyBytes(src.buf, this.output(dst, src.md), md, md.size);
       return;
     }
-    const bytes = n * ELEMENT_BYTES[src.dtype];
-    const from = this.plain(src).u8.subarray(0, bytes);
-    this.output(dst, this.mds.plain([Math.max(1, n)], dst.dataType)).u8.set(from);
+    const md = this.mds.plain([n], src.dataType);
+    this.#copyBytes(this.plain(src), this.output(dst, md), md, n * ELEMENT_BYTES[src.dtype]);
   }
 
   /** Releases a storage's buffer. */
@@ -261,8 +284,9 @@ export class CpuRuntime {
     this.lib.close();
   }
 
-  #reorder(s: CpuStorage, from: MemDesc, to: MemDesc, result: MemDesc | null): void {
-    const prim = this.primitive(`reorder:${from.id}>${to.id}`, "reorder", () => {
+  #reorderPrimitive(from: MemDesc, to: MemDesc): Primitive {
+    const what = from === to ? "copy" : "reorder";
+    return this.primitive(`reorder:${from.id}>${to.id}`, what, () => {
       const out = new BigUint64Array(1);
       checkStatus(
         this.sym.dnnl_reorder_primitive_desc_create(
@@ -273,15 +297,27 @@ export class CpuRuntime {
           this.engine,
           null,
         ),
-        `create reorder primitive [${from.dims}]`,
+        `create ${what} primitive [${from.dims}]`,
       );
       return { pd: Deno.UnsafePointer.create(out[0])!, args: [Arg.src, Arg.dst] };
     });
+  }
+
+  #reorder(s: CpuStorage, from: MemDesc, to: MemDesc, result: MemDesc | null): void {
     const dst = this.pool.take(to.size);
-    prim.execute([s.buf!.ptr, dst.ptr]);
+    this.#reorderPrimitive(from, to).execute([s.buf!.ptr, dst.ptr]);
     this.pool.give(s.buf!);
     s.buf = dst;
     s.md = result;
+  }
+
+  /** Copies `bytes` bytes between buffers: oneDNN's threaded reorder when large, else memcpy. */
+  #copyBytes(from: Buffer, to: Buffer, md: MemDesc, bytes: number): void {
+    if (bytes >= PARALLEL_COPY_BYTES) {
+      this.#reorderPrimitive(md, md).execute([from.ptr, to.ptr]);
+    } else {
+      to.u8.set(from.u8.subarray(0, bytes));
+    }
   }
 }
 
