@@ -12,7 +12,7 @@
  * @module
  */
 
-import { add, batchNorm2d, conv2d, globalAvgPool, maxPool2d, relu } from "../ops/mod.ts";
+import { batchNormAct, conv2d, globalAvgPool, maxPool2d } from "../ops/mod.ts";
 import type { RngKey } from "../random/philox.ts";
 import type { Context, Tensor } from "../tensor/tensor.ts";
 import { initTree } from "./init.ts";
@@ -251,8 +251,10 @@ export function resnetForward(
   opts: ResNetForwardOptions,
 ): ResNetForwardResult {
   const bnOpts = { training: opts.training, splits: opts.bnSplits ?? 1 };
-  const norm = (t: Tensor, p: BnTree, b: BnBufferTree): [Tensor, BnBufferTree] => {
-    const r = batchNorm2d(t, p, { runningMean: b.running_mean, runningVar: b.running_var }, bnOpts);
+  // Each batch norm runs fused with what follows it: its ReLU, and a block's residual add.
+  const norm: Norm = (t, p, b, fuse) => {
+    const state = { runningMean: b.running_mean, runningVar: b.running_var };
+    const r = batchNormAct(t, p, state, { ...bnOpts, ...fuse });
     return [r.y, { running_mean: r.runningMean, running_var: r.runningVar }];
   };
   const stemKernel = params.conv1.weight.shape[2];
@@ -261,8 +263,8 @@ export function resnetForward(
     stride: imagenet ? 2 : 1,
     padding: (stemKernel - 1) / 2,
   });
-  const [stemOut, stemBuf] = norm(h, params.bn1, buffers.bn1);
-  h = relu(stemOut);
+  const [stemOut, stemBuf] = norm(h, params.bn1, buffers.bn1, RELU);
+  h = stemOut;
   if (opts.maxPool ?? imagenet) h = maxPool2d(h, { kernel: 3, stride: 2, padding: 1 });
   const newLayers: ResNetBlockBuffers[][] = [];
   for (const [stage, name] of (["layer1", "layer2", "layer3", "layer4"] as const).entries()) {
@@ -294,9 +296,20 @@ export function resnetForward(
   };
 }
 
-type Norm = (t: Tensor, p: BnTree, b: BnBufferTree) => [Tensor, BnBufferTree];
+/** A batch norm with what is fused after it: a ReLU, and the residual added before it. */
+type Norm = (
+  t: Tensor,
+  p: BnTree,
+  b: BnBufferTree,
+  fuse?: { relu?: boolean; residual?: Tensor },
+) => [Tensor, BnBufferTree];
 
-/** One BasicBlock (no conv3) or Bottleneck (conv3) block. */
+const RELU = { relu: true };
+
+/**
+ * One BasicBlock (no conv3) or Bottleneck (conv3) block: `relu(bn_last(...) + identity)` with the
+ * add and the ReLU fused into the last batch norm, every inner ReLU fused into its batch norm.
+ */
 function blockForward(
   p: ResNetBlock,
   b: ResNetBlockBuffers,
@@ -304,9 +317,19 @@ function blockForward(
   stride: number,
   norm: Norm,
 ): { y: Tensor; buffers: ResNetBlockBuffers } {
-  const k2 = p.conv2.weight.shape[2];
-  let y: Tensor;
   const nb: ResNetBlockBuffers = {} as ResNetBlockBuffers;
+  let identity = x;
+  let downsample: BnBufferTree | undefined;
+  if (p.downsample) {
+    if (!b.downsample) {
+      throw new Error("Cannot run ResNet: a block has a downsample conv but no downsample buffers");
+    }
+    const [dc, dbn] = p.downsample;
+    [identity, downsample] = norm(conv2d(x, dc.weight, { stride }), dbn, b.downsample["1"]);
+  }
+  const k2 = p.conv2.weight.shape[2];
+  const last = { relu: true, residual: identity };
+  let y: Tensor;
   if (p.conv3) {
     if (!p.bn3 || !b.bn3) {
       throw new Error(
@@ -314,28 +337,25 @@ function blockForward(
       );
     }
     let t: Tensor;
-    [t, nb.bn1] = norm(conv2d(x, p.conv1.weight), p.bn1, b.bn1);
+    [t, nb.bn1] = norm(conv2d(x, p.conv1.weight), p.bn1, b.bn1, RELU);
     [t, nb.bn2] = norm(
-      conv2d(relu(t), p.conv2.weight, { stride, padding: (k2 - 1) / 2 }),
+      conv2d(t, p.conv2.weight, { stride, padding: (k2 - 1) / 2 }),
       p.bn2,
       b.bn2,
+      RELU,
     );
-    [y, nb.bn3] = norm(conv2d(relu(t), p.conv3.weight), p.bn3, b.bn3);
+    [y, nb.bn3] = norm(conv2d(t, p.conv3.weight), p.bn3, b.bn3, last);
   } else {
     const k1 = p.conv1.weight.shape[2];
     let t: Tensor;
-    [t, nb.bn1] = norm(conv2d(x, p.conv1.weight, { stride, padding: (k1 - 1) / 2 }), p.bn1, b.bn1);
-    [y, nb.bn2] = norm(conv2d(relu(t), p.conv2.weight, { padding: (k2 - 1) / 2 }), p.bn2, b.bn2);
+    [t, nb.bn1] = norm(
+      conv2d(x, p.conv1.weight, { stride, padding: (k1 - 1) / 2 }),
+      p.bn1,
+      b.bn1,
+      RELU,
+    );
+    [y, nb.bn2] = norm(conv2d(t, p.conv2.weight, { padding: (k2 - 1) / 2 }), p.bn2, b.bn2, last);
   }
-  let identity = x;
-  if (p.downsample) {
-    if (!b.downsample) {
-      throw new Error("Cannot run ResNet: a block has a downsample conv but no downsample buffers");
-    }
-    const [dc, dbn] = p.downsample;
-    let bd: BnBufferTree;
-    [identity, bd] = norm(conv2d(x, dc.weight, { stride }), dbn, b.downsample["1"]);
-    nb.downsample = { "1": bd };
-  }
-  return { y: relu(add(y, identity)), buffers: nb };
+  if (downsample) nb.downsample = { "1": downsample }; // last, as in the buffer spec
+  return { y, buffers: nb };
 }

@@ -1,6 +1,8 @@
 /**
  * `batchNorm2d`: PyTorch's BatchNorm2d as a pure function of parameters and running statistics,
- * with the official ReSSL SplitBatchNorm (`splits`) for simulated multi-GPU statistics.
+ * with the official ReSSL SplitBatchNorm (`splits`) for simulated multi-GPU statistics; and
+ * `batchNormAct`, the same fused with a residual add and a ReLU (a ResNet block's
+ * `relu(bn(x) + identity)`, cuDNN's BN_ADD_ACTIVATION) in one kernel forward and one backward.
  *
  * @module
  */
@@ -10,7 +12,7 @@ import { batchNormEval } from "./batch_norm_eval.ts";
 import { batchNormTrain } from "./batch_norm_train.ts";
 import { reshape } from "./shape.ts";
 import { blendSplitStats, repeatChannels } from "./split_batch_norm.ts";
-import { checkRank, checkSameContext, fmtShape } from "./validate.ts";
+import { checkRank, checkSameContext, checkSameShape, fmtShape } from "./validate.ts";
 
 /** Learnable affine parameters of a batch norm, each [C]. */
 export interface BatchNormParams {
@@ -40,6 +42,14 @@ export interface BatchNormOptions {
   splits?: number;
 }
 
+/** Options of {@link batchNormAct}: batch norm's, plus what is fused after it. */
+export interface BatchNormActOptions extends BatchNormOptions {
+  /** Added to the normalised output before the activation; shaped like the input. */
+  residual?: Tensor | null;
+  /** Apply a ReLU last. Default false. */
+  relu?: boolean;
+}
+
 /** What {@link batchNorm2d} returns; all three are new tensors the caller owns. */
 export interface BatchNormResult {
   /** The normalised output, shaped like the input. */
@@ -51,12 +61,13 @@ export interface BatchNormResult {
 }
 
 function checkArgs(
+  op: string,
   x: Tensor,
   params: BatchNormParams,
   state: BatchNormState,
   opts: { momentum: number; eps: number; splits: number; training: boolean },
+  residual: Tensor | null,
 ): void {
-  const op = "batchNorm2d";
   checkRank(op, "input x", x, 4);
   const vectors: [string, Tensor][] = [
     ["weight", params.weight],
@@ -64,7 +75,11 @@ function checkArgs(
     ["runningMean", state.runningMean],
     ["runningVar", state.runningVar],
   ];
-  checkSameContext(op, [x, ...vectors.map(([, t]) => t)]);
+  checkSameContext(op, [x, ...vectors.map(([, t]) => t), ...(residual ? [residual] : [])]);
+  if (residual) {
+    checkRank(op, "residual", residual, 4);
+    checkSameShape(op, x, residual);
+  }
   const [n, c, h, w] = x.shape;
   for (const [name, t] of vectors) {
     checkRank(op, name, t, 1);
@@ -116,16 +131,44 @@ export function batchNorm2d(
   state: BatchNormState,
   opts: BatchNormOptions,
 ): BatchNormResult {
+  return batchNormImpl("batchNorm2d", x, params, state, opts, null, false);
+}
+
+/**
+ * `relu?(batchNorm2d(x) + residual?)` as one op: the batch norm of {@link batchNorm2d} (training
+ * or eval, SplitBatchNorm included: the residual and the output are split like the input) with the
+ * residual add and the ReLU fused into its kernels, forward and backward. `y` is differentiable in
+ * x, weight, bias and the residual.
+ */
+export function batchNormAct(
+  x: Tensor,
+  params: BatchNormParams,
+  state: BatchNormState,
+  opts: BatchNormActOptions,
+): BatchNormResult {
+  return batchNormImpl("batchNormAct", x, params, state, opts, opts.residual ?? null, opts.relu);
+}
+
+function batchNormImpl(
+  op: string,
+  x: Tensor,
+  params: BatchNormParams,
+  state: BatchNormState,
+  opts: BatchNormOptions,
+  residual: Tensor | null,
+  relu: boolean | undefined,
+): BatchNormResult {
   const momentum = opts.momentum ?? 0.1;
   const eps = opts.eps ?? 1e-5;
   const splits = opts.splits ?? 1;
   const training = opts.training;
-  checkArgs(x, params, state, { momentum, eps, splits, training });
+  checkArgs(op, x, params, state, { momentum, eps, splits, training }, residual);
   const ctx = x.ctx;
   const { weight, bias } = params;
   const { runningMean, runningVar } = state;
   if (!training) {
-    const y = batchNormEval(x, weight, bias, { mean: runningMean, variance: runningVar }, eps);
+    const stats = { mean: runningMean, variance: runningVar };
+    const y = batchNormEval(x, weight, bias, stats, eps, { residual, relu });
     return {
       y,
       runningMean: ctx.view(runningMean, runningMean.shape),
@@ -135,15 +178,18 @@ export function batchNorm2d(
   const [n, c, h, w] = x.shape;
   const temps: Tensor[] = [];
   let xs = x;
+  let rs = residual;
   let gamma = weight;
   let beta = bias;
   if (splits > 1) {
+    // The split view [n/s, c*s, h, w] of x, and the same view of the residual (elementwise).
     xs = reshape(x, [n / splits, c * splits, h, w]);
+    rs = residual && reshape(residual, xs.shape);
     gamma = repeatChannels(weight, splits);
     beta = repeatChannels(bias, splits);
-    temps.push(xs, gamma, beta);
+    temps.push(xs, gamma, beta, ...(rs ? [rs] : []));
   }
-  const core = batchNormTrain(xs, gamma, beta, eps);
+  const core = batchNormTrain(xs, gamma, beta, eps, { residual: rs, relu });
   temps.push(core.mean, core.variance);
   let y = core.y;
   if (splits > 1) {

@@ -1,6 +1,7 @@
 /**
- * Inference-mode batch normalisation with given (running) statistics, differentiable in the
- * input and the affine parameters (a frozen backbone still passes gradients to its input).
+ * Inference-mode batch normalisation with given (running) statistics, optionally fused with a
+ * residual add and a ReLU (one `batchNormForwardInference` kernel), differentiable in the input,
+ * the affine parameters and the residual (a frozen backbone still passes gradients to its input).
  *
  * @module
  */
@@ -8,12 +9,14 @@
 import type { Backend, BatchNormGeometry } from "../backend/backend.ts";
 import { record } from "../tensor/autodiff.ts";
 import type { Tensor } from "../tensor/tensor.ts";
+import type { BatchNormFusion } from "./batch_norm_train.ts";
 
 function inference(
   be: Backend,
   geom: BatchNormGeometry,
   eps: number,
   args: { x: Tensor; gamma: Tensor; beta: Tensor; mean: Tensor; variance: Tensor; y: Tensor },
+  fusion: BatchNormFusion = {},
 ): void {
   be.batchNormForwardInference({
     x: args.x.storage,
@@ -24,6 +27,8 @@ function inference(
     y: args.y.storage,
     geom,
     eps,
+    residual: fusion.residual?.storage ?? null,
+    relu: fusion.relu === true,
   });
 }
 
@@ -44,8 +49,10 @@ function channelSum(t: Tensor, geom: BatchNormGeometry): Tensor {
 }
 
 /**
- * y = gamma * (x - mean) / sqrt(variance + eps) + beta per channel of `x` [N, C, H, W], with the
- * statistics given (not differentiated). Differentiable in x, gamma and beta.
+ * y = act(gamma * (x - mean) / sqrt(variance + eps) + beta (+ residual)) per channel of `x`
+ * [N, C, H, W], with the statistics given (not differentiated). Differentiable in x, gamma, beta
+ * and the residual: the ReLU masks the incoming gradient (by y > 0), the residual receives the
+ * masked gradient, and the affine map's rules apply to it.
  */
 export function batchNormEval(
   x: Tensor,
@@ -53,15 +60,23 @@ export function batchNormEval(
   beta: Tensor,
   stats: { mean: Tensor; variance: Tensor },
   eps: number,
+  fusion: BatchNormFusion = {},
 ): Tensor {
   const [n, c, h, w] = x.shape;
   const geom = { n, c, hw: h * w };
   const ctx = x.ctx;
   const be = x.backend;
   const { mean, variance } = stats;
+  const residual = fusion.residual ?? null;
   const y = ctx.empty(x.shape);
-  inference(be, geom, eps, { x, gamma, beta, mean, variance, y });
-  return record(y, [x, gamma, beta], (dy) => {
+  inference(be, geom, eps, { x, gamma, beta, mean, variance, y }, fusion);
+  const inputs = residual ? [x, gamma, beta, residual] : [x, gamma, beta];
+  return record(y, inputs, (dyIn) => {
+    let dy = dyIn;
+    if (fusion.relu === true) {
+      dy = ctx.empty(x.shape);
+      be.reluBackward({ y: y.storage, dy: dyIn.storage, dx: dy.storage, n: x.size });
+    }
     let dx: Tensor | null = null;
     let dgamma: Tensor | null = null;
     let dbeta: Tensor | null = null;
@@ -85,6 +100,9 @@ export function batchNormEval(
     }
     if (beta.requiresGrad) dbeta = channelSum(dy, geom);
     zeros.dispose();
-    return [dx, dgamma, dbeta];
+    // The residual's gradient is the (masked) incoming gradient itself.
+    const dresidual = residual?.requiresGrad ? dy : null;
+    if (dy !== dyIn && dresidual === null) dy.dispose();
+    return [dx, dgamma, dbeta, dresidual];
   });
 }

@@ -1,7 +1,8 @@
 /**
  * Training-mode batch normalisation with batch statistics (the differentiable core of
- * `batchNorm2d`): normalises each channel of a [N, C, H, W] tensor by its batch mean and biased
- * variance and returns those statistics for the running-stat update.
+ * `batchNormAct` / `batchNorm2d`), optionally fused with a residual add and a ReLU: one
+ * `batchNormForwardTraining` kernel forward and one `batchNormBackward` kernel backward (which masks
+ * the gradient by the ReLU and hands the residual its gradient).
  *
  * @module
  */
@@ -11,7 +12,7 @@ import type { Tensor } from "../tensor/tensor.ts";
 
 /** Output and batch statistics of {@link batchNormTrain}. */
 export interface BatchNormTrainResult {
-  /** gamma * (x - mean) / sqrt(variance + eps) + beta, shaped like x. */
+  /** act(gamma * (x - mean) / sqrt(variance + eps) + beta (+ residual)), shaped like x. */
   y: Tensor;
   /** Per-channel batch mean [C] (no autodiff node). */
   mean: Tensor;
@@ -19,21 +20,33 @@ export interface BatchNormTrainResult {
   variance: Tensor;
 }
 
+/** What is fused into the batch norm: a residual added before the activation, and a ReLU. */
+export interface BatchNormFusion {
+  /** Added to the normalised output (shaped like x), or null. */
+  residual?: Tensor | null;
+  /** Apply max(., 0) last. */
+  relu?: boolean;
+}
+
 /**
  * Normalises `x` [N, C, H, W] with its own per-channel statistics, scaled by `gamma` [C] and
- * shifted by `beta` [C]. Shapes are not checked here: `batchNorm2d` validates them.
- * `y` is differentiable in x, gamma and beta; the statistics are plain values.
+ * shifted by `beta` [C], then adds `residual` and applies the ReLU when asked. Shapes are not
+ * checked here: `batchNormAct` validates them. `y` is differentiable in x, gamma, beta and the
+ * residual; the statistics are plain values.
  */
 export function batchNormTrain(
   x: Tensor,
   gamma: Tensor,
   beta: Tensor,
   eps: number,
+  fusion: BatchNormFusion = {},
 ): BatchNormTrainResult {
   const [n, c, h, w] = x.shape;
   const geom = { n, c, hw: h * w };
   const ctx = x.ctx;
   const be = x.backend;
+  const residual = fusion.residual ?? null;
+  const relu = fusion.relu === true;
   const y = ctx.empty(x.shape);
   const mean = ctx.empty([c]);
   const variance = ctx.empty([c]);
@@ -46,11 +59,15 @@ export function batchNormTrain(
     variance: variance.storage,
     geom,
     eps,
+    residual: residual?.storage ?? null,
+    relu,
   });
-  record(y, [x, gamma, beta], (dy) => {
+  const inputs = residual ? [x, gamma, beta, residual] : [x, gamma, beta];
+  record(y, inputs, (dy) => {
     const dx = ctx.empty(x.shape);
     const dgamma = ctx.empty([c]);
     const dbeta = ctx.empty([c]);
+    const dresidual = residual?.requiresGrad ? ctx.empty(x.shape) : null;
     be.batchNormBackward({
       x: x.storage,
       dy: dy.storage,
@@ -62,8 +79,11 @@ export function batchNormTrain(
       dbeta: dbeta.storage,
       geom,
       eps,
+      relu,
+      y: relu ? y.storage : null,
+      dresidual: dresidual?.storage ?? null,
     });
-    return [dx, dgamma, dbeta];
+    return [dx, dgamma, dbeta, dresidual];
   });
   return { y, mean, variance };
 }

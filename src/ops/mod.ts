@@ -7,6 +7,8 @@
 export { relu } from "./activation.ts";
 export {
   batchNorm2d,
+  batchNormAct,
+  type BatchNormActOptions,
   type BatchNormOptions,
   type BatchNormParams,
   type BatchNormResult,

@@ -6,17 +6,16 @@
  * default) and parameters with `||p|| = 0` or `||g|| = 0` use the plain gradient `d = g` (as the
  * reference code, weight decay is only added inside the adaptation branch).
  *
- * The norms are reduced on the device and read back with one download per step (the trust ratios
- * are host scalars of the `sgdUpdate` kernel).
+ * The whole step is one `sgdUpdateMulti` call with LARS settings: the norms and trust ratios are
+ * computed inside the kernel, on the device, with no host round-trip.
  *
  * @module
  */
 
-import type { Storage } from "../backend/backend.ts";
-import type { Tensor } from "../tensor/tensor.ts";
-import { mapTree, type TensorTree } from "../tensor/tree.ts";
-import { checkNonNegative, cloneTensor, excludeBnAndBias, matchSlots } from "./params.ts";
+import type { TensorTree } from "../tensor/tree.ts";
+import { checkNonNegative, excludeBnAndBias } from "./params.ts";
 import type { ParamPredicate } from "./params.ts";
+import { multiStep } from "./multi_step.ts";
 import { checkSgdOptions, type OptimizerStep, type SgdOptions, type SgdState } from "./sgd.ts";
 
 /** Hyper-parameters of one LARS step (SGD's, plus the trust-ratio settings). */
@@ -34,50 +33,6 @@ export interface LarsOptions extends SgdOptions {
 /** LARS keeps the same state as SGD: one momentum buffer per parameter. */
 export type LarsState<P extends TensorTree> = SgdState<P>;
 
-/** Squared L2 norms of every tensor, reduced on the device and downloaded once. */
-function squaredNorms(tensors: readonly Tensor[]): Float64Array {
-  if (tensors.length === 0) return new Float64Array(0);
-  const ctx = tensors[0].ctx;
-  const backend = ctx.backend;
-  const all = ctx.empty([tensors.length]);
-  const scalar = ctx.empty([1]);
-  try {
-    tensors.forEach((t, i) => {
-      const sq = ctx.empty(t.shape);
-      try {
-        backend.mul({ a: t.storage, b: t.storage, out: sq.storage, n: t.size });
-        backend.sum({ x: sq.storage, out: scalar.storage, alpha: 1, n: t.size });
-      } finally {
-        sq.dispose();
-      }
-      backend.copy({
-        src: scalar.storage,
-        dst: all.storage,
-        srcOffset: 0,
-        dstOffset: i,
-        length: 1,
-      });
-    });
-    return Float64Array.from(all.toFloat32());
-  } finally {
-    all.dispose();
-    scalar.dispose();
-  }
-}
-
-/** The trust ratio of one parameter, or null when the plain gradient is used. */
-export function larsTrustRatio(
-  paramNorm: number,
-  gradNorm: number,
-  opts: { lr: number; weightDecay: number; eta?: number; eps?: number; clipLr?: boolean },
-): number | null {
-  if (paramNorm === 0 || gradNorm === 0) return null;
-  let ratio = (opts.eta ?? 1e-3) * paramNorm /
-    (gradNorm + paramNorm * opts.weightDecay + (opts.eps ?? 1e-8));
-  if (opts.clipLr) ratio = Math.min(ratio / opts.lr, 1);
-  return ratio;
-}
-
 /**
  * One LARS step. Returns new parameter and momentum trees; the inputs are neither modified nor
  * disposed.
@@ -91,58 +46,11 @@ export function larsStep<P extends TensorTree>(
   checkSgdOptions("the LARS step", opts);
   checkNonNegative("the LARS step", "eta", opts.eta ?? 1e-3);
   checkNonNegative("the LARS step", "eps", opts.eps ?? 1e-8);
-  const slots = matchSlots("the LARS step", params, grads, state.momentum);
   const skip = opts.excludeFromAdaptation ?? excludeBnAndBias;
-  const adapted = slots.filter((s) => !skip(s.path, s.param));
-  const sq = squaredNorms(adapted.flatMap((s) => [s.param, s.grad]));
-  const ratios = new Map<string, number | null>();
-  adapted.forEach((s, i) => {
-    const decay = opts.exclude?.(s.path, s.param) ? 0 : opts.weightDecay;
-    const ratio = larsTrustRatio(Math.sqrt(sq[2 * i]), Math.sqrt(sq[2 * i + 1]), {
-      ...opts,
-      weightDecay: decay,
-    });
-    ratios.set(s.path, ratio);
-  });
-  const newParams = new Map<string, Tensor>();
-  const newBufs = new Map<string, Tensor>();
-  for (const { path, param, grad, buf } of slots) {
-    const backend = param.backend;
-    const p = cloneTensor(param);
-    const b = cloneTensor(buf);
-    const ratio = ratios.get(path) ?? null;
-    const decay = opts.exclude?.(path, param) ? 0 : opts.weightDecay;
-    let scaled: Tensor | null = null;
-    let g: Storage = grad.storage;
-    if (ratio !== null) {
-      // d = ratio * (g + wd * p): scale g here, and let sgdUpdate add (ratio * wd) * p.
-      scaled = param.ctx.empty(param.shape);
-      backend.axpby({
-        x: grad.storage,
-        y: grad.storage,
-        out: scaled.storage,
-        alpha: ratio,
-        beta: 0,
-        n: param.size,
-      });
-      g = scaled.storage;
-    }
-    backend.sgdUpdate({
-      param: p.storage,
-      grad: g,
-      momentumBuf: b.storage,
-      n: param.size,
-      lr: opts.lr,
-      momentum: opts.momentum,
-      weightDecay: ratio === null ? 0 : ratio * decay,
-      nesterov: opts.nesterov ?? false,
-    });
-    scaled?.dispose();
-    newParams.set(path, p);
-    newBufs.set(path, b);
-  }
-  return {
-    params: mapTree(params, (_t, path) => newParams.get(path)!),
-    state: { momentum: mapTree(state.momentum, (_t, path) => newBufs.get(path)!) },
-  };
+  return multiStep("the LARS step", params, grads, state, opts, (slots) => ({
+    eta: opts.eta ?? 1e-3,
+    eps: opts.eps ?? 1e-8,
+    clip: opts.clipLr ?? false,
+    adapt: slots.map((s) => !skip(s.path, s.param)),
+  }));
 }

@@ -5,14 +5,15 @@
  * PyTorch starts `buf` as a copy of the first `g`; a zero buffer gives the same first step.
  *
  * The step is functional: it returns new parameter and state trees and never writes into the
- * caller's tensors (it copies them, then runs the in-place `sgdUpdate` kernel on the copies).
+ * caller's tensors (it copies them, then runs the in-place `sgdUpdateMulti` kernel once, over
+ * every copy).
  *
  * @module
  */
 
-import type { Tensor } from "../tensor/tensor.ts";
 import { mapTree, type TensorTree } from "../tensor/tree.ts";
-import { checkNonNegative, cloneTensor, matchSlots, type ParamPredicate } from "./params.ts";
+import { multiStep } from "./multi_step.ts";
+import { checkNonNegative, type ParamPredicate } from "./params.ts";
 
 /** Hyper-parameters of one SGD step. */
 export interface SgdOptions {
@@ -68,28 +69,5 @@ export function sgdStep<P extends TensorTree>(
   opts: SgdOptions,
 ): OptimizerStep<P, SgdState<P>> {
   checkSgdOptions("the SGD step", opts);
-  const slots = matchSlots("the SGD step", params, grads, state.momentum);
-  const newParams = new Map<string, Tensor>();
-  const newBufs = new Map<string, Tensor>();
-  for (const { path, param, grad, buf } of slots) {
-    const p = cloneTensor(param);
-    const b = cloneTensor(buf);
-    const decay = opts.exclude?.(path, param) ? 0 : opts.weightDecay;
-    param.backend.sgdUpdate({
-      param: p.storage,
-      grad: grad.storage,
-      momentumBuf: b.storage,
-      n: param.size,
-      lr: opts.lr,
-      momentum: opts.momentum,
-      weightDecay: decay,
-      nesterov: opts.nesterov ?? false,
-    });
-    newParams.set(path, p);
-    newBufs.set(path, b);
-  }
-  return {
-    params: mapTree(params, (_t, path) => newParams.get(path)!),
-    state: { momentum: mapTree(state.momentum, (_t, path) => newBufs.get(path)!) },
-  };
+  return multiStep("the SGD step", params, grads, state, opts, null);
 }

@@ -62,8 +62,9 @@ export function emaTiming(schedule: EmaSchedule): EmaTiming {
 }
 
 /**
- * A new teacher tree `m * teacher + (1 - m) * student`, leaf by leaf (matched by path). Inputs are
- * neither modified nor disposed. Pass parameter trees only (not BatchNorm buffers).
+ * A new teacher tree `m * teacher + (1 - m) * student`, leaf by leaf (matched by path), made by one
+ * `emaUpdateMulti` kernel over every leaf. Inputs are neither modified nor disposed. Pass
+ * parameter trees only (not BatchNorm buffers).
  */
 export function emaUpdate<P extends TensorTree>(teacher: P, student: P, momentum: number): P {
   checkMomentum("the momentum", momentum);
@@ -74,7 +75,7 @@ export function emaUpdate<P extends TensorTree>(teacher: P, student: P, momentum
       `Cannot update the teacher: it has ${t.length} parameters but the student has ${s.size}`,
     );
   }
-  return mapTree(teacher, (tt: Tensor, path) => {
+  const pairs = t.map(([path, tt]) => {
     const st = s.get(path);
     if (!st || st.size !== tt.size || st.dtype !== "f32" || tt.dtype !== "f32") {
       throw new Error(
@@ -82,15 +83,16 @@ export function emaUpdate<P extends TensorTree>(teacher: P, student: P, momentum
           (st ? `${st.dtype} [${st.shape}]` : "no such parameter"),
       );
     }
-    const out = tt.ctx.empty(tt.shape);
-    tt.backend.axpby({
-      x: tt.storage,
-      y: st.storage,
-      out: out.storage,
-      alpha: momentum,
-      beta: 1 - momentum,
-      n: tt.size,
-    });
-    return out;
+    return { path, teacher: tt, student: st, out: tt.ctx.empty(tt.shape) };
   });
+  if (pairs.length > 0) {
+    pairs[0].teacher.backend.emaUpdateMulti({
+      teacher: pairs.map((p) => p.teacher.storage),
+      student: pairs.map((p) => p.student.storage),
+      out: pairs.map((p) => p.out.storage),
+      momentum,
+    });
+  }
+  const outs = new Map(pairs.map((p) => [p.path, p.out]));
+  return mapTree(teacher, (_t: Tensor, path) => outs.get(path)!);
 }
