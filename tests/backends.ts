@@ -37,7 +37,13 @@ const CANDIDATES: Candidate[] = [
   },
   {
     name: "cpu",
-    load: async () => (await import("../src/backend/cpu/backend.ts")).createCpuBackend,
+    load: async () => {
+      const { createCpuBackend, THREADS_ENV } = await import("../src/backend/cpu/backend.ts");
+      // One OpenMP thread unless RESSL_THREADS says otherwise: test files run in parallel on
+      // few cores, where oneDNN's thread barriers make small kernels 10-100x slower.
+      const threads = Deno.env.get(THREADS_ENV) === undefined ? 1 : undefined;
+      return () => createCpuBackend({ threads });
+    },
     unavailable: "DnnlUnavailableError",
   },
 ];
@@ -86,4 +92,21 @@ export function forEachBackend(label: string, define: (backend: TestBackend) => 
   for (const m of probed.missing) {
     Deno.test({ name: `${label} ${m.name}: skipped (${m.reason})`, ignore: true, fn() {} });
   }
+}
+
+/** The signature of the `test` functions {@link backendTest} returns. */
+export type BackendTestFn = {
+  (name: string, fn: () => void | Promise<void>): void;
+  (def: { name: string; ignore?: boolean; fn: () => void | Promise<void> }): void;
+};
+
+/** `Deno.test` with ` [backend]` appended to every test name, for tests defined per backend. */
+export function backendTest(backend: TestBackend): BackendTestFn {
+  return ((
+    a: string | { name: string; ignore?: boolean; fn: () => void | Promise<void> },
+    fn?: () => void | Promise<void>,
+  ) => {
+    const def = typeof a === "string" ? { name: a, fn: fn! } : a;
+    Deno.test({ ...def, name: `${def.name} [${backend.name}]` });
+  }) as BackendTestFn;
 }

@@ -17,11 +17,19 @@ import {
   resnetParamCount,
   resnetSpec,
 } from "../../src/nn/mod.ts";
-import { createContext, disposeTree, flattenTree, treeSize } from "../../src/tensor/mod.ts";
+import {
+  type Context,
+  createContext,
+  disposeTree,
+  flattenTree,
+  treeSize,
+} from "../../src/tensor/mod.ts";
+import { backendTest, forEachBackend } from "../backends.ts";
 import { resnetForward } from "../../src/nn/resnet.ts";
 
 const PY = "/usr/bin/python3";
 
+/** A context on the reference backend (for the tests that do not depend on the backend). */
 function newCtx() {
   return createContext(createReferenceBackend());
 }
@@ -197,7 +205,7 @@ Deno.test("init: torchvision statistics, one key per path (independent of creati
   assert.equal(ctx.liveTensors, 0);
 });
 
-function randomInput(ctx: ReturnType<typeof newCtx>, shape: number[], seed: number) {
+function randomInput(ctx: Context, shape: number[], seed: number) {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   let s = seed;
@@ -208,94 +216,98 @@ function randomInput(ctx: ReturnType<typeof newCtx>, shape: number[], seed: numb
   return ctx.fromArray(data, shape);
 }
 
-Deno.test("resnet: output shapes for CIFAR, Fashion-MNIST, STL (stem + pool) and ImageNet inputs", () => {
-  const ctx = newCtx();
-  const cases: [ResNetOptions, number[]][] = [
-    [{ depth: 18, stem: "cifar", inChannels: 3, width: 8 }, [2, 3, 32, 32]],
-    [{ depth: 18, stem: "cifar", inChannels: 1, width: 8 }, [2, 1, 28, 28]],
-    [{ depth: 34, stem: "cifar", inChannels: 3, width: 4, maxPool: true }, [2, 3, 64, 64]],
-    [{ depth: 50, stem: "imagenet", inChannels: 3, width: 8 }, [1, 3, 224, 224]],
-  ];
-  for (const [opts, inShape] of cases) {
-    ctx.scope(() => {
-      const { params, buffers } = initResNet(ctx, { ...opts, key: rngKey(7) });
-      const x = randomInput(ctx, inShape, 3);
-      const r = resnetForward(params, buffers, x, { training: true, maxPool: opts.maxPool });
-      const label = `depth ${opts.depth} ${opts.stem} ${inShape}`;
-      assert.deepEqual(r.features.shape, [inShape[0], resnetFeatureDim(opts)], label);
-      assert.equal(resnetFeatureDim(opts), 8 * opts.width! * (opts.depth === 50 ? 4 : 1));
-      // Features after ReLU + average pooling are finite and non-negative, not all zero.
-      const f = r.features.toFloat32();
-      assert.ok(f.every((v) => Number.isFinite(v) && v >= 0) && f.some((v) => v > 0), label);
-      // New buffers: same paths and shapes; training moved the running statistics.
-      const before = flattenTree(buffers);
-      const after = flattenTree(r.buffers);
-      assert.deepEqual(after.map(([p, t]) => [p, t.shape]), before.map(([p, t]) => [p, t.shape]));
-      const mean0 = after.find(([p]) => p === "bn1.running_mean")![1].toFloat32();
-      assert.ok(mean0.some((v) => v !== 0), `${label}: running mean updated`);
-      assert.ok(
-        before[0][1].toFloat32().every((v) => v === 0),
-        `${label}: input buffers untouched`,
-      );
-    });
-  }
-  assert.equal(ctx.liveTensors, 0);
-});
-
-Deno.test("resnet: eval mode uses running statistics; maxPool changes the cifar-stem network", () => {
-  const ctx = newCtx();
-  ctx.scope(() => {
-    const opts: ResNetOptions = { depth: 18, stem: "cifar", inChannels: 3, width: 4 };
-    const { params, buffers } = initResNet(ctx, { ...opts, key: rngKey(9) });
-    const x = randomInput(ctx, [2, 3, 16, 16], 5);
-    const x0 = ctx.view(x, x.shape);
-    const ev = resnetForward(params, buffers, x, { training: false });
-    // Eval: the same image gives the same features alone or in a batch (no batch statistics).
-    const single = resnetForward(
-      params,
-      buffers,
-      ctx.fromArray(x0.toFloat32().slice(0, 768), [1, 3, 16, 16]),
-      {
-        training: false,
-      },
-    );
-    const a = ev.features.toFloat32().slice(0, 32), b = single.features.toFloat32();
-    for (let i = 0; i < 32; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * (1 + Math.abs(b[i])));
-    assert.deepEqual(
-      flattenTree(ev.buffers).map(([, t]) => t.toFloat32()),
-      flattenTree(buffers).map(([, t]) => t.toFloat32()),
-    );
-    const pooled = resnetForward(params, buffers, x, { training: false, maxPool: true });
-    assert.notDeepEqual(pooled.features.toFloat32(), ev.features.toFloat32());
-  });
-  assert.equal(ctx.liveTensors, 0);
-});
-
-Deno.test("head: Linear -> ReLU -> Linear with PyTorch names", () => {
-  const ctx = newCtx();
-  ctx.scope(() => {
-    const head = initHead(ctx, { inDim: 3, hiddenDim: 4, outDim: 2, key: rngKey(1) });
-    assert.deepEqual(flattenTree(head).map(([p, t]) => [p, t.shape]), [
-      ["0.weight", [4, 3]],
-      ["0.bias", [4]],
-      ["2.weight", [2, 4]],
-      ["2.bias", [2]],
-    ]);
-    const x = [0.5, -1, 2, 1, 0, -3];
-    const y = headForward(head, ctx.fromArray(x, [2, 3])).toFloat32();
-    const [w0, b0, w2, b2] = flattenTree(head).map(([, t]) => t.toFloat32());
-    for (let n = 0; n < 2; n++) {
-      const h = [0, 1, 2, 3].map((j) =>
-        Math.max(0, b0[j] + [0, 1, 2].reduce((s, i) => s + w0[j * 3 + i] * x[n * 3 + i], 0))
-      );
-      for (let o = 0; o < 2; o++) {
-        const want = b2[o] + h.reduce((s, v, j) => s + w2[o * 4 + j] * v, 0);
+// Forward passes on every backend (small widths: the cpu runs stay fast).
+forEachBackend("resnet", (b) => {
+  const test = backendTest(b);
+  test("resnet: output shapes for CIFAR, Fashion-MNIST, STL (stem + pool) and ImageNet inputs", () => {
+    const ctx = createContext(b.create());
+    const cases: [ResNetOptions, number[]][] = [
+      [{ depth: 18, stem: "cifar", inChannels: 3, width: 8 }, [2, 3, 32, 32]],
+      [{ depth: 18, stem: "cifar", inChannels: 1, width: 8 }, [2, 1, 28, 28]],
+      [{ depth: 34, stem: "cifar", inChannels: 3, width: 4, maxPool: true }, [2, 3, 64, 64]],
+      [{ depth: 50, stem: "imagenet", inChannels: 3, width: 8 }, [1, 3, 224, 224]],
+    ];
+    for (const [opts, inShape] of cases) {
+      ctx.scope(() => {
+        const { params, buffers } = initResNet(ctx, { ...opts, key: rngKey(7) });
+        const x = randomInput(ctx, inShape, 3);
+        const r = resnetForward(params, buffers, x, { training: true, maxPool: opts.maxPool });
+        const label = `depth ${opts.depth} ${opts.stem} ${inShape}`;
+        assert.deepEqual(r.features.shape, [inShape[0], resnetFeatureDim(opts)], label);
+        assert.equal(resnetFeatureDim(opts), 8 * opts.width! * (opts.depth === 50 ? 4 : 1));
+        // Features after ReLU + average pooling are finite and non-negative, not all zero.
+        const f = r.features.toFloat32();
+        assert.ok(f.every((v) => Number.isFinite(v) && v >= 0) && f.some((v) => v > 0), label);
+        // New buffers: same paths and shapes; training moved the running statistics.
+        const before = flattenTree(buffers);
+        const after = flattenTree(r.buffers);
+        assert.deepEqual(after.map(([p, t]) => [p, t.shape]), before.map(([p, t]) => [p, t.shape]));
+        const mean0 = after.find(([p]) => p === "bn1.running_mean")![1].toFloat32();
+        assert.ok(mean0.some((v) => v !== 0), `${label}: running mean updated`);
         assert.ok(
-          Math.abs(y[n * 2 + o] - want) < 1e-6,
-          `y[${n},${o}] = ${y[n * 2 + o]} vs ${want}`,
+          before[0][1].toFloat32().every((v) => v === 0),
+          `${label}: input buffers untouched`,
         );
-      }
+      });
     }
+    assert.equal(ctx.liveTensors, 0);
   });
-  assert.equal(ctx.liveTensors, 0);
+
+  test("resnet: eval mode uses running statistics; maxPool changes the cifar-stem network", () => {
+    const ctx = createContext(b.create());
+    ctx.scope(() => {
+      const opts: ResNetOptions = { depth: 18, stem: "cifar", inChannels: 3, width: 4 };
+      const { params, buffers } = initResNet(ctx, { ...opts, key: rngKey(9) });
+      const x = randomInput(ctx, [2, 3, 16, 16], 5);
+      const x0 = ctx.view(x, x.shape);
+      const ev = resnetForward(params, buffers, x, { training: false });
+      // Eval: the same image gives the same features alone or in a batch (no batch statistics).
+      const single = resnetForward(
+        params,
+        buffers,
+        ctx.fromArray(x0.toFloat32().slice(0, 768), [1, 3, 16, 16]),
+        {
+          training: false,
+        },
+      );
+      const a = ev.features.toFloat32().slice(0, 32), b = single.features.toFloat32();
+      for (let i = 0; i < 32; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * (1 + Math.abs(b[i])));
+      assert.deepEqual(
+        flattenTree(ev.buffers).map(([, t]) => t.toFloat32()),
+        flattenTree(buffers).map(([, t]) => t.toFloat32()),
+      );
+      const pooled = resnetForward(params, buffers, x, { training: false, maxPool: true });
+      assert.notDeepEqual(pooled.features.toFloat32(), ev.features.toFloat32());
+    });
+    assert.equal(ctx.liveTensors, 0);
+  });
+
+  test("head: Linear -> ReLU -> Linear with PyTorch names", () => {
+    const ctx = createContext(b.create());
+    ctx.scope(() => {
+      const head = initHead(ctx, { inDim: 3, hiddenDim: 4, outDim: 2, key: rngKey(1) });
+      assert.deepEqual(flattenTree(head).map(([p, t]) => [p, t.shape]), [
+        ["0.weight", [4, 3]],
+        ["0.bias", [4]],
+        ["2.weight", [2, 4]],
+        ["2.bias", [2]],
+      ]);
+      const x = [0.5, -1, 2, 1, 0, -3];
+      const y = headForward(head, ctx.fromArray(x, [2, 3])).toFloat32();
+      const [w0, b0, w2, b2] = flattenTree(head).map(([, t]) => t.toFloat32());
+      for (let n = 0; n < 2; n++) {
+        const h = [0, 1, 2, 3].map((j) =>
+          Math.max(0, b0[j] + [0, 1, 2].reduce((s, i) => s + w0[j * 3 + i] * x[n * 3 + i], 0))
+        );
+        for (let o = 0; o < 2; o++) {
+          const want = b2[o] + h.reduce((s, v, j) => s + w2[o * 4 + j] * v, 0);
+          assert.ok(
+            Math.abs(y[n * 2 + o] - want) < 1e-6,
+            `y[${n},${o}] = ${y[n * 2 + o]} vs ${want}`,
+          );
+        }
+      }
+    });
+    assert.equal(ctx.liveTensors, 0);
+  });
 });
