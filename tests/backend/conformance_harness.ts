@@ -68,7 +68,7 @@ export function readF32(backend: Backend, s: Storage): Float32Array {
   return host instanceof Uint16Array ? bf16ArrayToF32(host) : host as Float32Array;
 }
 
-/** Results of one call: f32 values per output and whether the output was bf16. */
+/** Results of one call: the f32 values of every output and in-place storage, by name. */
 export type Results = Record<string, Float32Array>;
 
 /** Runs `kernel` on `backend` with the call's inputs uploaded and outputs NaN-poisoned. */

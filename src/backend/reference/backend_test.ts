@@ -192,3 +192,28 @@ Deno.test("reference sgdUpdateMulti: one step by hand", () => {
   assertClose(read(b, param), [0.8869], 0, 1e-6, "param nesterov");
   assertClose(read(b, buf), [0.69], 0, 1e-6, "buf nesterov");
 });
+
+Deno.test("reference bf16 storages: upload/download raw bits, fill rounds once, cast both ways", () => {
+  const b = createReferenceBackend();
+  const s = b.alloc("bf16", 3);
+  b.upload(s, new Uint16Array([0x3f80, 0xc000, 0x7fc0]));
+  const host = b.download(s);
+  assert.ok(host instanceof Uint16Array);
+  assert.deepEqual([...host], [0x3f80, 0xc000, 0x7fc0]);
+  // 1 + 2^-8 + 2^-40 rounds up to 1 + 2^-7 (0x3f81); through f32 first it would tie down to 1.
+  b.fill(s, 1 + 2 ** -8 + 2 ** -40);
+  assert.deepEqual([...b.download(s)], [0x3f81, 0x3f81, 0x3f81]);
+  const f = b.alloc("f32", 3);
+  b.cast({ x: s, y: f, n: 3 });
+  assert.deepEqual([...b.download(f)], [1.0078125, 1.0078125, 1.0078125]);
+  b.upload(f, new Float32Array([1 + 2 ** -8, 1 + 3 * 2 ** -8, -1e39]));
+  b.cast({ x: f, y: s, n: 3 });
+  assert.deepEqual([...b.download(s)], [0x3f80, 0x3f82, 0xff80]);
+  assert.throws(
+    () => b.upload(s, new Float32Array(3)),
+    /storage 'dst' has dtype bf16, expected f32/,
+  );
+  b.free(s);
+  b.free(f);
+  assert.equal(b.liveAllocations(), 0);
+});
