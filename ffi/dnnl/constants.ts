@@ -42,6 +42,9 @@ export const DNNL_OFFSET = {
   versionHash: 16,
 } as const;
 
+/** `DNNL_RUNTIME_F32_VAL`'s bits: a scale given at execution time instead of creation time. */
+export const DNNL_RUNTIME_F32_BITS = 0x7fc000d0;
+
 /** `DNNL_MAX_NDIMS`: length of `dnnl_dims_t` (int64 each). */
 export const DNNL_MAX_NDIMS = 12;
 
@@ -138,5 +141,7 @@ export const Arg = {
   diffScale: 255,
   diffShift: 256,
   attrOutputScales: 513,
+  /** `DNNL_ARG_ATTR_INPUT_SCALES`: or-ed with an input's index (e.g. `src`) to pass its scale. */
+  attrInputScales: 1048576,
   multipleSrc: 1024,
 } as const;

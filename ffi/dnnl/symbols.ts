@@ -44,6 +44,10 @@ export const DNNL_SYMBOLS = {
     result: "i32",
   },
   dnnl_post_ops_append_sum: { parameters: ["pointer", "f32"], result: "i32" },
+  dnnl_primitive_attr_set_scales: {
+    parameters: ["pointer", "i32", "i64", "i32", "buffer"], // attr, arg, count, mask, scales
+    result: "i32",
+  },
   dnnl_primitive_attr_set_output_scales: {
     parameters: ["pointer", "i64", "i32", "buffer"], // attr, count, mask, scales
     result: "i32",

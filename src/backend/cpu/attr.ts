@@ -6,8 +6,10 @@
  * @module
  */
 
-import { checkStatus } from "../../../ffi/dnnl/mod.ts";
+import { checkStatus, DNNL_RUNTIME_F32_BITS } from "../../../ffi/dnnl/mod.ts";
 import type { CpuRuntime } from "./runtime.ts";
+
+const RUNTIME_SCALE = new Float32Array(new Uint32Array([DNNL_RUNTIME_F32_BITS]).buffer);
 
 /** What a primitive's attributes hold. */
 export interface AttrSpec {
@@ -15,6 +17,11 @@ export interface AttrSpec {
   postOps?: readonly PostOp[];
   /** Multiply the result by this before the post-ops (matmul's alpha). */
   outputScale?: number;
+  /**
+   * Inputs (argument indices, e.g. `Arg.src`) that get a common scale given at each execution
+   * (`DNNL_RUNTIME_F32_VAL`), so one primitive serves every scale value.
+   */
+  runtimeInputScales?: readonly number[];
 }
 
 /** One post-op. */
@@ -35,7 +42,10 @@ export function withAttr<T>(
   create: (attr: Deno.PointerObject | null) => T,
 ): T {
   const ops = spec.postOps ?? [];
-  if (ops.length === 0 && spec.outputScale === undefined) return create(null);
+  const runtimeScales = spec.runtimeInputScales ?? [];
+  if (ops.length === 0 && spec.outputScale === undefined && runtimeScales.length === 0) {
+    return create(null);
+  }
   const sym = rt.sym;
   const out = new BigUint64Array(1);
   checkStatus(sym.dnnl_primitive_attr_create(out), `create attributes of ${what}`);
@@ -51,6 +61,12 @@ export function withAttr<T>(
           new Float32Array([spec.outputScale]),
         ),
         `set the output scale of ${what}`,
+      );
+    }
+    for (const arg of runtimeScales) {
+      checkStatus(
+        sym.dnnl_primitive_attr_set_scales(attr, arg, 1n, 0, RUNTIME_SCALE),
+        `set a runtime scale of argument ${arg} of ${what}`,
       );
     }
     if (ops.length > 0) {

@@ -1,6 +1,6 @@
 /**
- * Elementwise kernels of the cpu backend: ReLU and its backward, axpby and mul as oneDNN eltwise,
- * sum and binary primitives (f32 or bf16 where the kernel table allows it: bf16 computes in f32
+ * Elementwise kernels of the cpu backend: ReLU and its backward, axpby and mul as oneDNN eltwise
+ * and binary primitives (f32 or bf16 where the kernel table allows it: bf16 computes in f32
  * and rounds the result to nearest even), and the small f32 ones (scalar broadcast, total sum) as
  * TypeScript loops.
  *
@@ -11,7 +11,15 @@
  * @module
  */
 
-import { AlgKind, Arg, checkStatus, DNNL_SIZEOF, PropKind } from "../../../ffi/dnnl/mod.ts";
+import {
+  AlgKind,
+  Arg,
+  checkStatus,
+  DataType,
+  DNNL_SIZEOF,
+  PropKind,
+} from "../../../ffi/dnnl/mod.ts";
+import { withAttr } from "./attr.ts";
 import type { MemDesc } from "./memdesc.ts";
 import type { CpuRuntime } from "./runtime.ts";
 import type { CpuStorage } from "./storage.ts";
@@ -94,34 +102,50 @@ export function axpby(
   if (n === 0) return;
   if (o.beta === 0) return linear(rt, o.x, o.out, o.alpha, n);
   if (o.alpha === 0) return linear(rt, o.y, o.out, o.beta, n);
-  // The sum primitive may write dst while it reads later sources: keep an aliased source first.
-  const swap = o.out === o.y && o.out !== o.x;
-  const [a, b] = swap ? [o.y, o.x] : [o.x, o.y];
-  const [sa, sb] = swap ? [o.beta, o.alpha] : [o.alpha, o.beta];
-  const md = elementwiseLayout(rt, [a, b, o.out], n);
-  const p = rt.primitive(`sum:${md.id}:${sa}:${sb}`, "sum", () => {
-    const srcs = new Uint8Array(2 * DNNL_SIZEOF.memoryDesc);
-    srcs.set(md.bytes, 0);
-    srcs.set(md.bytes, DNNL_SIZEOF.memoryDesc);
-    const out = new BigUint64Array(1);
+  scaledAdd(rt, o.x, o.y, o.out, o.alpha, o.beta, n);
+}
+
+/**
+ * out = sa * a + sb * b over `n` elements: a binary add whose input scales are given at execution
+ * (`DNNL_RUNTIME_F32_VAL`), so one primitive per layout serves every pair of scales (an EMA
+ * momentum that changes every step creates nothing). `out` may be `a` or `b` (in place).
+ */
+export function scaledAdd(
+  rt: CpuRuntime,
+  a: CpuStorage,
+  b: CpuStorage,
+  out: CpuStorage,
+  sa: number,
+  sb: number,
+  n: number,
+): void {
+  if (n === 0) return;
+  // The binary primitive computes in place on its first source only: keep an aliased source first.
+  const swap = out === b && out !== a;
+  const [src0, src1] = swap ? [b, a] : [a, b];
+  const [s0, s1] = swap ? [sb, sa] : [sa, sb];
+  const md = elementwiseLayout(rt, [src0, src1, out], n);
+  const p = rt.primitive(`scaled-add:${md.id}`, "scaled add", () => {
+    const op = new Uint8Array(DNNL_SIZEOF.binaryDesc);
     checkStatus(
-      rt.sym.dnnl_sum_primitive_desc_create(
-        out,
-        md.bytes,
-        2,
-        new Float32Array([sa, sb]),
-        srcs,
-        null,
-        rt.engine,
-      ),
-      `create sum primitive [${md.dims}]`,
+      rt.sym.dnnl_binary_desc_init(op, AlgKind.binaryAdd, md.bytes, md.bytes, md.bytes),
+      `describe scaled add [${md.dims}]`,
     );
+    const scales = [Arg.src, Arg.src1];
+    const pd = withAttr(
+      rt,
+      { runtimeInputScales: scales },
+      "scaled add",
+      (attr) => rt.createPd(op, "scaled add", null, attr),
+    );
+    const scalar = rt.mds.plain([1], DataType.f32);
     return {
-      pd: Deno.UnsafePointer.create(out[0])!,
-      args: [Arg.multipleSrc, Arg.multipleSrc + 1, Arg.dst],
+      pd,
+      args: [Arg.src, Arg.src1, Arg.dst, ...scales.map((s) => Arg.attrInputScales | s)],
+      argMds: new Map(scales.map((s) => [Arg.attrInputScales | s, scalar])),
     };
   });
-  rt.run(p, [a, b], [o.out]);
+  rt.run(p, [src0, src1], [out], [s0, s1]);
 }
 
 /** out = a * b elementwise (f32). */

@@ -3,9 +3,9 @@
  * Nesterov, weight decay and optional LARS trust ratios) and `emaUpdateMulti` (the teacher's EMA),
  * one call over every parameter tensor.
  *
- * Both are tight TypeScript loops over the storages' physical f32 buffers (no allocation per
- * element or per tensor; measured ≈1.3 ns/element on one core, which beats chaining oneDNN sum
- * primitives whose scales would be fixed at creation while lr changes every step). The operands
+ * The SGD step is one tight TypeScript loop per tensor over the storages' physical f32 buffers
+ * (no allocation per element or per tensor; ≈1.3 ns/element on one core: one pass reading three
+ * arrays and writing two, where oneDNN would need three passes and a temporary). The operands
  * of one tensor share one layout (a blocked weight layout stays blocked; padding elements are
  * zero in all of them, so they stay zero and add nothing to the LARS norms). LARS norms are
  * computed here, in f64, from the values before the step.
@@ -14,7 +14,7 @@
  */
 
 import type { Opts } from "../backend.ts";
-import { elementwiseLayout } from "./eltwise.ts";
+import { elementwiseLayout, scaledAdd } from "./eltwise.ts";
 import type { CpuRuntime } from "./runtime.ts";
 import type { CpuStorage } from "./storage.ts";
 import { cpu } from "./validate.ts";
@@ -44,8 +44,8 @@ export function sgdUpdateMulti(rt: CpuRuntime, o: Opts<"sgdUpdateMulti">): void 
     if (lars) {
       // Under LARS the weight decay belongs to the adaptation (solo-learn, apex): a tensor that is
       // not adapted (excluded, or a zero norm) gets d = g.
-      const pn = lars.adapt[i] ? Math.sqrt(sumOfSquares(param, count)) : 0;
-      const gn = pn > 0 ? Math.sqrt(sumOfSquares(grad, count)) : 0;
+      if (lars.adapt[i]) sumsOfSquares(param, grad, count, SQUARES);
+      const [pn, gn] = lars.adapt[i] ? [Math.sqrt(SQUARES[0]), Math.sqrt(SQUARES[1])] : [0, 0];
       if (pn > 0 && gn > 0) {
         scale = lars.eta * pn / (gn + wd * pn + lars.eps);
         if (lars.clip) scale = Math.min(scale / lr, 1);
@@ -58,11 +58,19 @@ export function sgdUpdateMulti(rt: CpuRuntime, o: Opts<"sgdUpdateMulti">): void 
   }
 }
 
-/** sum of x[i]^2 over the first n elements, accumulated in f64. */
-function sumOfSquares(x: Float32Array, n: number): number {
-  let total = 0;
-  for (let i = 0; i < n; i++) total += x[i] * x[i];
-  return total;
+/** Scratch for {@link sumsOfSquares}' two results (overwritten by every call). */
+const SQUARES = new Float64Array(2);
+
+/** out = [sum of a[i]^2, sum of b[i]^2] over the first n elements, in one pass, in f64. */
+function sumsOfSquares(a: Float32Array, b: Float32Array, n: number, out: Float64Array): void {
+  let sa = 0, sb = 0;
+  for (let i = 0; i < n; i++) {
+    const x = a[i], y = b[i];
+    sa += x * x;
+    sb += y * y;
+  }
+  out[0] = sa;
+  out[1] = sb;
 }
 
 /** d = scale (g + wd p); buf = m buf + d; p -= lr buf. */
@@ -104,30 +112,14 @@ function sgdNesterov(
   }
 }
 
-/** `emaUpdateMulti`: out[i] = m teacher[i] + (1 - m) student[i]; out may be teacher. */
+/**
+ * `emaUpdateMulti`: out[i] = m teacher[i] + (1 - m) student[i] (out may be teacher), one threaded
+ * oneDNN scaled add per tensor (runtime scales: a momentum schedule creates no primitives).
+ */
 export function emaUpdateMulti(rt: CpuRuntime, o: Opts<"emaUpdateMulti">): void {
-  const m = o.momentum, s = 1 - m;
+  const m = o.momentum;
   for (let i = 0; i < o.teacher.length; i++) {
     const t = cpu(o.teacher[i]);
-    const n = t.length;
-    if (n === 0) continue;
-    const out = cpu(o.out[i]);
-    const md = elementwiseLayout(rt, [t, cpu(o.student[i]), out], n);
-    const count = md.plain ? n : md.size / 4;
-    const teacher = rt.layout(t, md).f32;
-    const student = rt.layout(cpu(o.student[i]), md).f32;
-    // An out distinct from teacher is overwritten: it takes the layout without being read.
-    ema(teacher, student, out === t ? teacher : rt.output(out, md).f32, count, m, s);
+    scaledAdd(rt, t, cpu(o.student[i]), cpu(o.out[i]), m, 1 - m, t.length);
   }
-}
-
-function ema(
-  teacher: Float32Array,
-  student: Float32Array,
-  out: Float32Array,
-  n: number,
-  m: number,
-  s: number,
-): void {
-  for (let i = 0; i < n; i++) out[i] = m * teacher[i] + s * student[i];
 }

@@ -43,6 +43,8 @@ export class Primitive {
     pd: Deno.PointerObject;
     args: readonly number[];
     what: string;
+    /** Descriptors of arguments the primitive descriptor cannot be queried for (runtime scales). */
+    argMds?: ReadonlyMap<number, MemDesc>;
   }) {
     const { sym, pd, args, what } = opts;
     this.#sym = sym;
@@ -62,9 +64,12 @@ export class Primitive {
     );
     const view = new DataView(this.#packed.buffer);
     args.forEach((arg, i) => {
-      const p = sym.dnnl_primitive_desc_query_md(pd, QUERY_EXEC_ARG_MD, arg);
-      if (p === null) throw new Error(`Cannot bind argument ${arg} of ${what}: no descriptor`);
-      const md = opts.mds.fromPointer(p);
+      let md = opts.argMds?.get(arg);
+      if (md === undefined) {
+        const p = sym.dnnl_primitive_desc_query_md(pd, QUERY_EXEC_ARG_MD, arg);
+        if (p === null) throw new Error(`Cannot bind argument ${arg} of ${what}: no descriptor`);
+        md = opts.mds.fromPointer(p);
+      }
       checkStatus(
         sym.dnnl_memory_create(out, md.bytes, opts.engine, null),
         `create memory for argument ${arg} of ${what}`,

@@ -4,8 +4,11 @@
  *
  * Layout rule: a storage's logical contents never change when its layout does, so a kernel may
  * reorder any input in place (swap its buffer for one in the layout the primitive wants) and give
- * every output the layout its primitive produced. Only `download` and kernels that need plain data
- * (gemm, row-wise TypeScript loops) bring a storage back to plain.
+ * every output the layout its primitive produced. Only kernels that need plain data (gemm,
+ * row-wise TypeScript loops) bring a storage back to plain; `download` reads a plain copy and leaves
+ * the storage's layout alone. Where a kernel may choose its output's layout, it decides from its
+ * inputs (values, layouts, shapes) only: nothing is remembered from one call to the next except
+ * caches, so results never depend on call order.
  *
  * @module
  */
@@ -30,6 +33,8 @@ const PARALLEL_COPY_BYTES = 1 << 20;
 export interface PrimitiveSpec {
   pd: Deno.PointerObject;
   args: readonly number[];
+  /** Descriptors of arguments the descriptor cannot be queried for (runtime scales). */
+  argMds?: ReadonlyMap<number, MemDesc>;
 }
 
 /** Engine, stream, memory and primitive cache of one cpu backend. */
@@ -49,6 +54,8 @@ export class CpuRuntime {
   /** Aligned buffers. */
   readonly pool: BufferPool;
   readonly #cache = new Map<string, Primitive>();
+  #scalars: Buffer | null = null;
+  readonly #scalarPtrs: Deno.PointerObject[] = [];
   /** Prints each primitive's implementation when created (`RESSL_DNNL_VERBOSE=1`). */
   readonly verbose: boolean;
 
@@ -86,8 +93,9 @@ export class CpuRuntime {
   primitive(key: string, what: string, make: () => PrimitiveSpec): Primitive {
     let p = this.#cache.get(key);
     if (p === undefined) {
-      const { pd, args } = make();
+      const { pd, args, argMds } = make();
       p = new Primitive({
+        argMds,
         sym: this.sym,
         engine: this.engine,
         stream: this.stream,
@@ -200,7 +208,12 @@ export class CpuRuntime {
    * as the primitive wants them (in place), outputs receive the primitive's layout. A storage longer
    * than its argument (allowed: kernels use the first elements) goes through a plain temporary.
    */
-  run(p: Primitive, inputs: readonly CpuStorage[], outputs: readonly CpuStorage[]): void {
+  run(
+    p: Primitive,
+    inputs: readonly CpuStorage[],
+    outputs: readonly CpuStorage[],
+    scalars: readonly number[] = [],
+  ): void {
     const ptrs: Deno.PointerObject[] = [];
     const temps: CpuStorage[] = [];
     const staged: [CpuStorage, CpuStorage][] = [];
@@ -226,6 +239,14 @@ export class CpuRuntime {
         staged.push([s, t]);
         ptrs.push(this.output(t, md).ptr);
       }
+    }
+    if (scalars.length > 0) {
+      // Runtime scales bound after the outputs: f32 values in a scratch buffer, rewritten per call.
+      const scratch = this.#scalars ??= this.pool.take(64);
+      scalars.forEach((v, k) => {
+        scratch.f32[k] = v;
+        ptrs.push(this.#scalarPtrs[k] ??= Deno.UnsafePointer.offset(scratch.ptr, 4 * k)!);
+      });
     }
     p.execute(ptrs);
     for (const [s, t] of staged) {
