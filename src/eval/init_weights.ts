@@ -13,9 +13,14 @@
 import { readSafetensors } from "../io/safetensors.ts";
 import { loadTreeLike } from "../io/tree_io.ts";
 import type { ResNetBuffers, ResNetParams } from "../nn/mod.ts";
-import { copyTree } from "../ressl/state.ts";
 import type { TrainState } from "../ressl/step.ts";
-import { type Context, disposeTree, flattenTree, type TensorTree } from "../tensor/mod.ts";
+import {
+  cloneTree,
+  type Context,
+  disposeTree,
+  flattenTree,
+  type TensorTree,
+} from "../tensor/mod.ts";
 
 /** Whether a state-dict entry is one the backbone does not hold (counters, classifier). */
 function ignored(name: string): boolean {
@@ -88,8 +93,8 @@ export async function loadBackboneInit(
     );
   }
   const teacher = ctx.scope(() => ({
-    params: copyTree(ctx, loaded.params),
-    buffers: copyTree(ctx, loaded.buffers),
+    params: cloneTree(loaded.params),
+    buffers: cloneTree(loaded.buffers),
   }));
   for (
     const tree of [

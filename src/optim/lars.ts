@@ -14,8 +14,8 @@
 
 import type { Storage } from "../backend/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { mapTree, type TensorTree } from "../tensor/tree.ts";
-import { checkNonNegative, cloneTensor, excludeBnAndBias, matchSlots } from "./params.ts";
+import { cloneTree, mapTree, type TensorTree } from "../tensor/tree.ts";
+import { checkNonNegative, excludeBnAndBias, matchSlots } from "./params.ts";
 import type { ParamPredicate } from "./params.ts";
 import { checkSgdOptions, type OptimizerStep, type SgdOptions, type SgdState } from "./sgd.ts";
 
@@ -108,8 +108,8 @@ export function larsStep<P extends TensorTree>(
   const newBufs = new Map<string, Tensor>();
   for (const { path, param, grad, buf } of slots) {
     const backend = param.backend;
-    const p = cloneTensor(param);
-    const b = cloneTensor(buf);
+    const p = cloneTree(param);
+    const b = cloneTree(buf);
     const ratio = ratios.get(path) ?? null;
     const decay = opts.exclude?.(path, param) ? 0 : opts.weightDecay;
     let scaled: Tensor | null = null;

@@ -78,13 +78,6 @@ export function matchSlots(
   });
 }
 
-/** A new tensor holding a device copy of `t`. */
-export function cloneTensor(t: Tensor): Tensor {
-  const out = t.ctx.empty(t.shape, t.dtype);
-  t.backend.copy({ src: t.storage, dst: out.storage, srcOffset: 0, dstOffset: 0, length: t.size });
-  return out;
-}
-
 /** Throws unless `v` is a finite number >= 0. */
 export function checkNonNegative(what: string, name: string, v: number): void {
   if (!Number.isFinite(v) || v < 0) {

@@ -11,8 +11,8 @@
  */
 
 import type { Tensor } from "../tensor/tensor.ts";
-import { mapTree, type TensorTree } from "../tensor/tree.ts";
-import { checkNonNegative, cloneTensor, matchSlots, type ParamPredicate } from "./params.ts";
+import { cloneTree, mapTree, type TensorTree } from "../tensor/tree.ts";
+import { checkNonNegative, matchSlots, type ParamPredicate } from "./params.ts";
 
 /** Hyper-parameters of one SGD step. */
 export interface SgdOptions {
@@ -72,8 +72,8 @@ export function sgdStep<P extends TensorTree>(
   const newParams = new Map<string, Tensor>();
   const newBufs = new Map<string, Tensor>();
   for (const { path, param, grad, buf } of slots) {
-    const p = cloneTensor(param);
-    const b = cloneTensor(buf);
+    const p = cloneTree(param);
+    const b = cloneTree(buf);
     const decay = opts.exclude?.(path, param) ? 0 : opts.weightDecay;
     param.backend.sgdUpdate({
       param: p.storage,

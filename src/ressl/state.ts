@@ -11,26 +11,11 @@ import { initHead, initResNet, resnetFeatureDim, type ResNetOptions } from "../n
 import { excludeBnAndBias } from "../optim/params.ts";
 import { sgdInit } from "../optim/sgd.ts";
 import type { Context, Tensor, TensorTree } from "../tensor/mod.ts";
-import { mapTree } from "../tensor/mod.ts";
+import { cloneTree } from "../tensor/mod.ts";
 import type { TrainConfig } from "./config.ts";
 import { effectiveLr } from "./config.ts";
 import { initQueue } from "./queue.ts";
 import type { NetParams, TrainState, TrainStepConfig } from "./step.ts";
-
-/** A deep copy of a tensor tree (new storages, same values). */
-export function copyTree<T extends TensorTree>(ctx: Context, tree: T): T {
-  return mapTree(tree, (t: Tensor) => {
-    const c = ctx.empty(t.shape, t.dtype);
-    ctx.backend.copy({
-      src: t.storage,
-      dst: c.storage,
-      srcOffset: 0,
-      dstOffset: 0,
-      length: t.size,
-    });
-    return c;
-  });
-}
 
 /** The ResNet options of a configuration. */
 export function backboneOptions(config: TrainConfig): ResNetOptions {
@@ -60,7 +45,7 @@ export function initTrainState(ctx: Context, config: TrainConfig): TrainState {
     });
     const params: NetParams = { backbone: backbone.params, head };
     const student = { params, buffers: backbone.buffers };
-    const teacher = { params: copyTree(ctx, params), buffers: copyTree(ctx, backbone.buffers) };
+    const teacher = { params: cloneTree(params), buffers: cloneTree(backbone.buffers) };
     const queue = initQueue(ctx, {
       size: config.ressl.queueSize,
       dim: config.head.out,
