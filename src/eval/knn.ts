@@ -8,7 +8,7 @@
  */
 
 import type { Tensor } from "../tensor/mod.ts";
-import { matmul } from "../ops/mod.ts";
+import { matmul, sliceRows } from "../ops/mod.ts";
 
 /** Options of {@link knnClassify}. */
 export interface KnnOptions {
@@ -60,14 +60,7 @@ export function knnClassify(opts: KnnOptions): KnnResult {
     const rows = Math.min(chunk, m - start);
     const sims = ctx.noGrad(() =>
       ctx.scope(() => {
-        const q = ctx.empty([rows, d]);
-        ctx.backend.copy({
-          src: testFeatures.storage,
-          dst: q.storage,
-          srcOffset: start * d,
-          dstOffset: 0,
-          length: rows * d,
-        });
+        const q = sliceRows(testFeatures, start, start + rows);
         const s = matmul(q, trainFeatures, { transB: true });
         return s.toFloat32();
       })

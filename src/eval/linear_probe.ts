@@ -15,7 +15,7 @@
 
 import { foldIn, nameId, normalArray, permutation, type RngKey, rngKey } from "../random/philox.ts";
 import type { LinearTree } from "../nn/head.ts";
-import { crossEntropy, linear } from "../ops/mod.ts";
+import { add, crossEntropy, linear, permuteRows, scale, sliceRows } from "../ops/mod.ts";
 import { sgdInit, sgdStep } from "../optim/sgd.ts";
 import { type Context, disposeTree, type Tensor, valueAndGrad } from "../tensor/mod.ts";
 
@@ -123,21 +123,14 @@ export function evaluateProbe(
   chunk = 1024,
 ): { top1: number; top5: number } {
   const ctx = probe.weight.ctx;
-  const [m, d] = test.features.shape;
+  const m = test.features.shape[0];
   const classes = probe.weight.shape[0];
   let c1 = 0, c5 = 0;
   for (let start = 0; start < m; start += chunk) {
     const rows = Math.min(chunk, m - start);
     const logits = ctx.noGrad(() =>
       ctx.scope(() => {
-        const x = ctx.empty([rows, d]);
-        ctx.backend.copy({
-          src: test.features.storage,
-          dst: x.storage,
-          srcOffset: start * d,
-          dstOffset: 0,
-          length: rows * d,
-        });
+        const x = sliceRows(test.features, start, start + rows);
         return linear(x, probe.weight, probe.bias).toFloat32();
       })
     );
@@ -279,45 +272,20 @@ function maxLabel(labels: Int32Array): number {
 
 /** total + weight * value for scalar tensors, as a new tensor. */
 function accumulate(total: Tensor, value: Tensor, weight: number): Tensor {
-  const out = total.ctx.empty([]);
-  total.backend.axpby({
-    x: total.storage,
-    y: value.storage,
-    out: out.storage,
-    alpha: 1,
-    beta: weight,
-    n: 1,
-  });
-  return out;
+  return total.ctx.scope(() => add(total, scale(value, weight)));
 }
 
-/** Yields slices of `features` [N, D] gathered in `order` (one gather per epoch). */
+/**
+ * Yields batches of `features` [N, D] in `order` (a permutation of 0..N-1): the rows are permuted
+ * once per epoch on the device, then sliced batch by batch.
+ */
 export function cachedFeatureBatches(features: Tensor): ProbeFeatureBatches {
-  const ctx = features.ctx;
-  const [n, d] = features.shape;
+  const n = features.shape[0];
   return function* (order, _epoch, batchSize) {
-    const shuffled = ctx.empty([n, d]);
+    const shuffled = permuteRows(features, order);
     try {
-      const index = ctx.fromArray(order, [n], "i32");
-      ctx.backend.gatherRows({
-        x: features.storage,
-        index: index.storage,
-        y: shuffled.storage,
-        rows: n,
-        cols: d,
-      });
-      index.dispose();
       for (let start = 0; start < n; start += batchSize) {
-        const count = Math.min(batchSize, n - start);
-        const x = ctx.empty([count, d]);
-        ctx.backend.copy({
-          src: shuffled.storage,
-          dst: x.storage,
-          srcOffset: start * d,
-          dstOffset: 0,
-          length: count * d,
-        });
-        yield x;
+        yield sliceRows(shuffled, start, Math.min(n, start + batchSize));
       }
     } finally {
       shuffled.dispose();
