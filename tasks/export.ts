@@ -26,7 +26,8 @@
 
 import { basename } from "node:path";
 import { createBackend } from "../src/backend/select.ts";
-import { disposeBackbone, loadCheckpointBackbone } from "../src/eval/backbone_io.ts";
+import { disposeBackbone } from "../src/eval/backbone_io.ts";
+import { loadCheckpointBackbone } from "../src/ressl/checkpoint.ts";
 import { exportMetadata, torchvisionStateDict } from "../src/eval/export.ts";
 import { writeSafetensors } from "../src/io/safetensors.ts";
 import { createContext } from "../src/tensor/mod.ts";

@@ -13,9 +13,10 @@ import { downloadDataset } from "../src/data/download.ts";
 import { Progress } from "../src/io/progress.ts";
 import { plotRun } from "../src/plot/curves.ts";
 import { effectiveLr } from "../src/ressl/config.ts";
-import { NonFiniteLossError, runTraining } from "../src/run/trainer.ts";
+import { runTraining } from "../src/run/trainer.ts";
+import { NonFiniteLossError } from "../src/run/non_finite.ts";
 import { createContext } from "../src/tensor/mod.ts";
-import { loadBackboneInit } from "../src/eval/init_weights.ts";
+import { loadBackboneInit } from "../src/run/init_weights.ts";
 import { parseTrainArgs, TRAIN_USAGE } from "./train_args.ts";
 
 const DATA_NAMES: Record<string, string> = { tinyimagenet: "tiny-imagenet" };

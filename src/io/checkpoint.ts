@@ -1,7 +1,11 @@
 /**
- * Training checkpoints: named tensor trees (student, teacher, queue, optimiser state, ...) in one
- * safetensors file, with the run's JSON metadata (epoch, step, seed, config, queue pointer) under
- * `__metadata__`. Written atomically (temporary file + rename); old checkpoints pruned to the last N.
+ * The checkpoint container: named tensor trees in one safetensors file (tensor `<tree>/<path>`),
+ * with JSON metadata under `__metadata__` beside the container's own `format` and `version` keys.
+ * Written atomically (temporary file + rename); checkpoint files of a run folder are named by
+ * step, listed oldest first and pruned to the last N.
+ *
+ * What a training checkpoint holds (tree names, metadata fields, the mapping from a train state)
+ * is the schema of `src/ressl/checkpoint.ts`; this module knows nothing of it.
  *
  * @module
  */
@@ -9,20 +13,25 @@
 import { join } from "node:path";
 import type { Context, TensorTree } from "../tensor/mod.ts";
 import { readSafetensors, type SafetensorsMap, writeSafetensors } from "./safetensors.ts";
-import { loadTreeLike, treeToSafetensors } from "./tree_io.ts";
+import { loadTreeLike, TensorEntryError, treeToSafetensors } from "./tree_io.ts";
 
 const FORMAT = "ressl-deno-checkpoint";
 const VERSION = "1";
 
 /** What a checkpoint holds: tensor trees by name, and JSON-serialisable metadata. */
 export interface Checkpoint<M> {
+  /** Tensor trees by name; a tensor is stored as `<name>/<path in its tree>`. */
   trees: Record<string, TensorTree>;
+  /** Metadata, stored as JSON. */
   meta: M;
 }
 
 /** A checkpoint refused because a tensor holds NaN or an infinity. */
 export class NonFiniteTensorError extends Error {
-  constructor(readonly tensor: string) {
+  constructor(
+    /** The tensor's name in the checkpoint. */
+    readonly tensor: string,
+  ) {
     super(`Cannot write a checkpoint: tensor '${tensor}' holds a NaN or infinite value`);
   }
 }
@@ -52,53 +61,77 @@ export async function saveCheckpoint<M>(
   });
 }
 
-/** Reads only the metadata of a checkpoint (validating the whole file). */
-export async function readCheckpointMeta<M>(path: string): Promise<M> {
-  return parseMeta<M>(path, (await readSafetensors(path)).metadata);
+/** A checkpoint file as read: its tensors by name and its metadata (parsed, not validated). */
+export interface CheckpointFile<M> {
+  /** Every tensor of the file, keyed `<tree name>/<path>`. */
+  tensors: SafetensorsMap;
+  /** The JSON metadata the writer stored; the caller validates its fields. */
+  meta: M;
 }
 
-function parseMeta<M>(path: string, metadata: Record<string, string>): M {
+/**
+ * Reads and checks a checkpoint file: a valid safetensors file whose metadata says it is a
+ * checkpoint of this trainer, of the version this code reads, with JSON metadata. Errors read
+ * `Cannot load checkpoint '<path>': ...`.
+ */
+export async function readCheckpoint<M>(path: string): Promise<CheckpointFile<M>> {
+  const fail = (why: string, cause?: unknown) =>
+    new Error(`Cannot load checkpoint '${path}': ${why}`, { cause });
+  let file;
+  try {
+    file = await readSafetensors(path);
+  } catch (e) {
+    const msg = (e as Error).message.replace(`Cannot read safetensors file '${path}': `, "");
+    throw fail(msg, e);
+  }
+  const { metadata } = file;
   if (metadata.format !== FORMAT) {
-    throw new Error(
-      `Cannot resume from '${path}': it is not a checkpoint of this trainer (format '${
-        metadata.format ?? "none"
-      }')`,
+    throw fail(
+      `it is not a training checkpoint of this trainer (format '${metadata.format ?? "none"}')`,
     );
   }
   if (metadata.version !== VERSION) {
-    throw new Error(
-      `Cannot resume from '${path}': checkpoint version ${metadata.version}, this trainer reads ${VERSION}`,
-    );
+    throw fail(`checkpoint version ${metadata.version}, this program reads ${VERSION}`);
   }
   try {
-    return JSON.parse(metadata.meta) as M;
+    return { tensors: file.tensors, meta: JSON.parse(metadata.meta) as M };
   } catch (e) {
-    throw new SyntaxError(`Cannot resume from '${path}': its metadata is not valid JSON`, {
-      cause: e,
-    });
+    throw fail("its metadata is not valid JSON", e);
   }
+}
+
+/** Reads only the metadata of a checkpoint (checking the whole file, see {@link readCheckpoint}). */
+export async function readCheckpointMeta<M>(path: string): Promise<M> {
+  return (await readCheckpoint<M>(path)).meta;
 }
 
 /**
  * Loads a checkpoint into trees shaped like `like` (same names, paths, shapes) on `ctx`.
- * Throws naming the file and the tensor on anything missing or mismatched; allocates nothing then.
+ * Throws naming the file and the tensor on anything missing, mismatched or unexpected; allocates
+ * nothing then.
  */
 export async function loadCheckpoint<M, T extends Record<string, TensorTree>>(
   path: string,
   ctx: Context,
   like: T,
 ): Promise<{ trees: T; meta: M }> {
-  const file = await readSafetensors(path);
-  const meta = parseMeta<M>(path, file.metadata);
+  const { tensors, meta } = await readCheckpoint<M>(path);
   const trees = ctx.scope(() => {
     const out: Record<string, TensorTree> = {};
-    for (const [name, tree] of Object.entries(like)) {
-      out[name] = loadTreeLike(ctx, tree, file.tensors, { prefix: `${name}/`, source: path });
+    try {
+      for (const [name, tree] of Object.entries(like)) {
+        out[name] = loadTreeLike(ctx, tree, tensors, { prefix: `${name}/`, source: path });
+      }
+    } catch (e) {
+      if (!(e instanceof TensorEntryError)) throw e;
+      throw new Error(`Cannot load checkpoint '${path}': tensor '${e.tensor}' ${e.why}`, {
+        cause: e,
+      });
     }
-    const known = new Set(Object.keys(like).map((n) => `${n}/`));
-    const extra = Object.keys(file.tensors).filter((k) => ![...known].some((p) => k.startsWith(p)));
+    const prefixes = Object.keys(like).map((n) => `${n}/`);
+    const extra = Object.keys(tensors).filter((k) => !prefixes.some((p) => k.startsWith(p)));
     if (extra.length > 0) {
-      throw new Error(`Cannot resume from '${path}': unexpected tensor '${extra[0]}'`);
+      throw new Error(`Cannot load checkpoint '${path}': unexpected tensor '${extra[0]}'`);
     }
     return out;
   });

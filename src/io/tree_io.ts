@@ -7,7 +7,7 @@
  */
 
 import type { DType, HostArray } from "../backend/backend.ts";
-import { type Context, flattenTree, mapTree, type TensorTree } from "../tensor/mod.ts";
+import { type Context, flattenTree, mapTree, type Tensor, type TensorTree } from "../tensor/mod.ts";
 import {
   type EncodeSafetensorsOptions,
   readSafetensors,
@@ -60,7 +60,33 @@ export interface LoadTreeOptions {
   source?: string;
 }
 
-function toHost(entry: SafetensorsEntry, dtype: DType, describe: () => string): HostArray {
+/**
+ * A file entry that cannot become the tensor asked for: missing, of another shape, or of a dtype
+ * that does not convert. `tensor` is the entry's name and `why` the reason, so that a caller can
+ * say it in its own words (`Cannot load checkpoint '<path>': tensor '<name>' <why>`).
+ */
+export class TensorEntryError extends Error {
+  constructor(
+    /** Where the entries came from (a file path, or "<tensors>"). */
+    readonly source: string,
+    /** The entry's name. */
+    readonly tensor: string,
+    /** What is wrong, as a predicate ("is not in the file", "has shape [2] in the file, ..."). */
+    readonly why: string,
+  ) {
+    super(`Cannot load '${source}': tensor '${tensor}' ${why}`);
+  }
+}
+
+/** What {@link tensorFromEntry} makes: the shape and dtype expected of an entry. */
+export interface TensorLayout {
+  /** Dimensions the entry must have. */
+  shape: readonly number[];
+  /** Element type of the tensor made (the file's F32 / U8 / I32, or I64 read into i32). */
+  dtype: DType;
+}
+
+function toHost(entry: SafetensorsEntry, dtype: DType, fail: (why: string) => Error): HostArray {
   const { data } = entry;
   if (dtype === "f32" && data instanceof Float32Array) return data;
   if (dtype === "u8" && data instanceof Uint8Array) return data;
@@ -70,19 +96,43 @@ function toHost(entry: SafetensorsEntry, dtype: DType, describe: () => string): 
     for (let i = 0; i < data.length; i++) {
       const v = data[i];
       if (v < -2147483648n || v > 2147483647n) {
-        throw new RangeError(`${describe()}: I64 value ${v} does not fit the tensor's i32`);
+        throw fail(`holds the I64 value ${v}, which does not fit the expected i32`);
       }
       out[i] = Number(v);
     }
     return out;
   }
-  throw new TypeError(`${describe()}: the file holds ${entry.dtype}, the tree expects ${dtype}`);
+  throw fail(`holds ${entry.dtype} in the file, expected ${dtype}`);
+}
+
+/**
+ * Uploads the entry `name` of `tensors` as a new tensor of `layout` on `ctx`. Throws a
+ * {@link TensorEntryError} when the entry is missing or its shape or dtype differ; nothing is
+ * allocated then.
+ */
+export function tensorFromEntry(
+  ctx: Context,
+  tensors: SafetensorsMap,
+  name: string,
+  layout: TensorLayout,
+  source = "<tensors>",
+): Tensor {
+  const fail = (why: string) => new TensorEntryError(source, name, why);
+  if (!Object.hasOwn(tensors, name)) throw fail("is not in the file");
+  const entry = tensors[name];
+  const same = entry.shape.length === layout.shape.length &&
+    entry.shape.every((d, i) => d === layout.shape[i]);
+  if (!same) {
+    throw fail(`has shape [${entry.shape}] in the file, expected [${layout.shape}]`);
+  }
+  return ctx.fromArray(toHost(entry, layout.dtype, fail), layout.shape, layout.dtype);
 }
 
 /**
  * Uploads the tensors of `tensors` into a new tree shaped like `like` (same paths, shapes and
- * dtypes) on `ctx`. Throws naming the tensor on a missing entry, a shape or dtype mismatch, and
- * (with `strict`) on entries the tree does not use. Nothing is left allocated when it throws.
+ * dtypes) on `ctx`. Throws a {@link TensorEntryError} on a missing entry or a shape or dtype
+ * mismatch, and (with `strict`) an error naming the entries the tree does not use. Nothing is left
+ * allocated when it throws.
  */
 export function loadTreeLike<T extends TensorTree>(
   ctx: Context,
@@ -96,18 +146,8 @@ export function loadTreeLike<T extends TensorTree>(
   const tree = ctx.scope(() =>
     mapTree(like, (t, path) => {
       const name = prefix + path;
-      const describe = () => `Cannot load tensor '${name}' from '${source}'`;
-      if (!Object.hasOwn(tensors, name)) throw new Error(`${describe()}: it is not in the file`);
-      const entry = tensors[name];
-      const same = entry.shape.length === t.shape.length &&
-        entry.shape.every((d, i) => d === t.shape[i]);
-      if (!same) {
-        throw new RangeError(
-          `${describe()}: the file has shape [${entry.shape}], the tree expects [${t.shape}]`,
-        );
-      }
       used.add(name);
-      return ctx.fromArray(toHost(entry, t.dtype, describe), t.shape, t.dtype);
+      return tensorFromEntry(ctx, tensors, name, t, source);
     })
   );
   if (options.strict ?? true) {

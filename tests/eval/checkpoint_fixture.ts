@@ -7,9 +7,9 @@ import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { normalArray, rngKey, uniformArray } from "../../src/random/philox.ts";
 import { saveCheckpoint } from "../../src/io/checkpoint.ts";
 import { presetConfig, type TrainConfig } from "../../src/ressl/config.ts";
-import { initTrainState, stateTrees } from "../../src/ressl/state.ts";
+import { initTrainState } from "../../src/ressl/state.ts";
+import { type CheckpointMeta, stateTrees } from "../../src/ressl/checkpoint.ts";
 import { disposeTrainState } from "../../src/ressl/step.ts";
-import type { CheckpointMeta } from "../../src/ressl/state.ts";
 import { createContext, mapTree, type Tensor, type TensorTree } from "../../src/tensor/mod.ts";
 
 /** What the fixture may change. */
