@@ -36,6 +36,8 @@ export interface CreateCommOptions {
   maxCount?: number;
   /** Milliseconds a waiting collective polls without pausing (default 10; MPI only). */
   spinMs?: number;
+  /** Print each rank's pid and host at start (default: when size > 1; MPI only). */
+  announce?: boolean;
   /** End the job on an uncaught error in any rank (default true; MPI only). */
   abortOnUncaughtError?: boolean;
 }
@@ -98,6 +100,7 @@ export function createComm(opts: CreateCommOptions = {}): Comm {
     timeoutS: opts.timeoutS ?? commTimeoutS(env),
     maxCount: opts.maxCount,
     spinMs: opts.spinMs,
+    announce: opts.announce,
     abortOnUncaughtError: opts.abortOnUncaughtError,
   });
 }

@@ -19,7 +19,7 @@ import { loadMpi, type MpiBuffer, type MpiLibrary } from "../../ffi/mpi/load.ts"
 import { abortStatus, arrayDtype, type Comm, type CommArray, CommError } from "./comm.ts";
 import type { CommRequest, ReduceArray, ReduceOp } from "./comm.ts";
 import type { LaunchInfo } from "./launch.ts";
-import { chunkRanges, pollUntil } from "./poll.ts";
+import { chunkRanges, pollUntil, sleepSync } from "./poll.ts";
 import { checkBroadcast, checkGather, checkReduce, divideBySize } from "./validate.ts";
 
 /** Options of {@link createMpiComm}. */
@@ -36,7 +36,16 @@ export interface MpiCommOptions {
   spinMs?: number;
   /** End the job (naming this rank) on an uncaught error or unhandled rejection (default true). */
   abortOnUncaughtError?: boolean;
+  /**
+   * Print one line per rank at start (`rank 1 of 2 (mpich, local 1 of 2): pid 4242 on node7`)
+   * so that a launcher message naming only a PID (Hydra) can be traced to a rank (default: when
+   * size > 1).
+   */
+  announce?: boolean;
 }
+
+/** Milliseconds `abort` waits between printing its message and `MPI_Abort`. */
+const ABORT_FLUSH_MS = 500;
 
 /** Started MPI requests of one collective, with what to do once all complete. */
 interface Pending {
@@ -94,8 +103,10 @@ export function createMpiComm(opts: MpiCommOptions): Comm {
   const rcSize = lib.worldSize(out);
   const size = out[0];
   const label = `rank ${rank} of ${size}`;
-  const abortNow = (code: number, message: string): never => {
-    console.error(`${label} (${lib.flavor}): ${message}`);
+  const abortNow = (code: number, message: string, as = label): never => {
+    console.error(`${as} (${lib.flavor}): ${message}`);
+    // Let the launcher forward the message: Hydra drops a rank's unread output when it aborts.
+    sleepSync(ABORT_FLUSH_MS);
     lib.abort(abortStatus(code));
     Deno.exit(abortStatus(code)); // MPI_Abort returned (it should not)
   };
@@ -112,6 +123,18 @@ export function createMpiComm(opts: MpiCommOptions): Comm {
         `initialised as rank ${rank} of ${size}: the MPI library does not belong to the ` +
         `launcher (OpenMPI's mpirun needs libmpi.so.40, mpirun.mpich needs libmpich.so.12; ` +
         `check RESSL_MPI_LIB)`,
+      `rank ${launch.rank} of ${launch.size} by the launcher, ${label} by MPI`,
+    );
+  }
+  const localRank = launch.launcher === "none" ? 0 : launch.localRank;
+  const localSize = launch.launcher === "none" ? 1 : launch.localSize;
+  if (opts.announce ?? size > 1) {
+    let host = "this host";
+    try {
+      host = Deno.hostname();
+    } catch { /* no --allow-sys: leave the host out */ }
+    console.error(
+      `${label} (${lib.flavor}, local ${localRank} of ${localSize}): pid ${Deno.pid} on ${host}`,
     );
   }
 
@@ -202,8 +225,8 @@ export function createMpiComm(opts: MpiCommOptions): Comm {
     kind: "mpi",
     rank,
     size,
-    localRank: launch.launcher === "none" ? 0 : launch.localRank,
-    localSize: launch.launcher === "none" ? 1 : launch.localSize,
+    localRank,
+    localSize,
     launch,
     description: `mpi ${who} ${label}`,
     allreduce(buf: ReduceArray, op: ReduceOp = "sum"): void {
