@@ -56,7 +56,8 @@ export function pngChunk(type: string, data: Uint8Array): Uint8Array {
 
 /**
  * A PNG built by hand: `width` x `height`, 8-bit of `colorType` (2 RGB, 6 RGBA, 0 gray), whose IDAT
- * holds `raw` (filter bytes + pixel rows, zlib-compressed here) — as much or as little as wanted.
+ * holds `raw` (filter bytes + pixel rows, zlib-compressed here) — as much or as little as wanted —
+ * with `extra` chunks (PLTE, tRNS) before it.
  */
 export function rawPng(
   width: number,
@@ -64,6 +65,7 @@ export function rawPng(
   raw: Uint8Array,
   colorType = 2,
   bitDepth = 8,
+  extra: [string, Uint8Array][] = [],
 ): Uint8Array {
   const ihdr = new Uint8Array(13);
   const v = new DataView(ihdr.buffer);
@@ -73,6 +75,7 @@ export function rawPng(
   return concat([
     Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a),
     pngChunk("IHDR", ihdr),
+    ...extra.map(([type, data]) => pngChunk(type, data)),
     pngChunk("IDAT", new Uint8Array(zlib.deflateSync(raw))),
     pngChunk("IEND", new Uint8Array(0)),
   ]);
