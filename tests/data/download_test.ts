@@ -406,3 +406,32 @@ Deno.test("download: a .gz served with Content-Encoding gzip arrives as its own 
     assert.deepEqual(await Deno.readFile(`${dataDir}/f.bin`), gz);
   });
 });
+
+Deno.test("tar: a file and a folder of the same name are named as such, not as corrupt gzip", async () => {
+  const dest = await Deno.makeTempDir();
+  try {
+    const bytes = new Uint8Array(10).fill(1);
+    for (
+      const [order, entry, clash] of [
+        [{ "d/x": bytes, "d/x/y": bytes }, "d/x/y", "file"],
+        [{ "d/x/y": bytes, "d/x": bytes }, "d/x", "folder"],
+      ] as const
+    ) {
+      await Deno.writeFile(`${dest}/a.tgz`, await tarGz(order));
+      await assert.rejects(extractTarGz(`${dest}/a.tgz`, `${dest}/out`), (e: Error) => {
+        assert.equal(e.name, "DataError");
+        assert.match(
+          e.message,
+          new RegExp(
+            `^Cannot extract '.*a\\.tgz': entry '${entry}' needs 'd/x' to be a (file|folder), but the archive also has a ${clash} of that name \\(a file and a folder with the same path`,
+          ),
+        );
+        assert.doesNotMatch(e.message, /gzip/);
+        return true;
+      });
+      assert.deepEqual([...Deno.readDirSync(`${dest}/out`)], [], "nothing extracted");
+    }
+  } finally {
+    await Deno.remove(dest, { recursive: true });
+  }
+});
