@@ -15,8 +15,11 @@ import type { Context, Tensor } from "../tensor/mod.ts";
 
 /** Options of {@link extractFeatures}. */
 export interface ExtractFeaturesOptions {
+  /** Backbone parameters. */
   params: ResNetParams;
+  /** Backbone BN running statistics (eval mode). */
   buffers: ResNetBuffers;
+  /** The images to encode. */
   dataset: ImageDataset;
   /** The evaluation view (no random ops). */
   view: ViewPipeline;

@@ -67,9 +67,13 @@ export interface LinearProbeResult {
   best: ProbeEpochResult;
   /** The final epoch. */
   last: ProbeEpochResult;
+  /** Number of classes of the probe. */
   numClasses: number;
+  /** Feature dimension (the probe's input). */
   featureDim: number;
+  /** Training samples per epoch. */
   trainSize: number;
+  /** Test samples scored. */
   testSize: number;
 }
 
@@ -86,7 +90,9 @@ export type ProbeFeatureBatches = (
 
 /** Arguments of {@link trainLinearProbe}. */
 export interface TrainLinearProbeArgs extends ProbeOptions {
+  /** Number of classes (the probe's outputs). */
   numClasses: number;
+  /** Feature dimension (the probe's inputs). */
   featureDim: number;
   /** Labels of the training samples (their count is the training-set size). */
   trainLabels: Int32Array;
@@ -295,7 +301,9 @@ export function cachedFeatureBatches(features: Tensor): ProbeFeatureBatches {
 
 /** Options of {@link linearProbeOnFeatures}. */
 export interface LinearProbeOnFeaturesOptions extends ProbeOptions {
+  /** Training features and labels. */
   train: LabelledFeatures;
+  /** Test features and labels. */
   test: LabelledFeatures;
   /** Number of classes (default: the largest label + 1). */
   numClasses?: number;

@@ -28,6 +28,7 @@ export interface Checkpoint<M> {
 
 /** A checkpoint refused because a tensor holds NaN or an infinity. */
 export class NonFiniteTensorError extends Error {
+  /** `tensor` is the name of the tensor holding a NaN or an infinity. */
   constructor(
     /** The tensor's name in the checkpoint. */
     readonly tensor: string,

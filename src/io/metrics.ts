@@ -8,14 +8,19 @@
 
 /** One logged record: a step record (`kind: "step"`) or an epoch summary (`kind: "epoch"`). */
 export interface MetricsRecord {
+  /** What the record is: a logged step, an epoch summary, a kNN result, or an event (a warning). */
   kind: "step" | "epoch" | "knn" | "event";
+  /** Steps done when the record was written. */
   step: number;
+  /** The epoch (from 0) the record belongs to. */
   epoch: number;
+  /** The record's values (`loss`, `lr`, `knnTop1`, `message`, ...). */
   [key: string]: unknown;
 }
 
 /** Appends records to a JSONL file. */
 export class MetricsLog {
+  /** The log file. */
   readonly path: string;
   #file: Deno.FsFile;
   #encoder = new TextEncoder();

@@ -7,12 +7,19 @@
 
 /** What the progress display shows. */
 export interface ProgressState {
+  /** Current epoch (from 0). */
   epoch: number;
+  /** Epochs of the run. */
   epochs: number;
+  /** Steps done. */
   step: number;
+  /** Steps this run stops at. */
   totalSteps: number;
+  /** The last logged loss. */
   loss: number;
+  /** The current learning rate. */
   lr: number;
+  /** Training throughput. */
   imagesPerSecond: number;
 }
 
@@ -51,6 +58,7 @@ export class Progress {
   #write: (text: string) => void;
   #open = false;
 
+  /** A display writing to `options.write` (default standard output). */
   constructor(options: ProgressOptions) {
     this.#interactive = options.interactive;
     const enc = new TextEncoder();

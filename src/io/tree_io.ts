@@ -66,6 +66,7 @@ export interface LoadTreeOptions {
  * say it in its own words (`Cannot load checkpoint '<path>': tensor '<name>' <why>`).
  */
 export class TensorEntryError extends Error {
+  /** The message reads `Cannot load '<source>': tensor '<tensor>' <why>`. */
   constructor(
     /** Where the entries came from (a file path, or "<tensors>"). */
     readonly source: string,

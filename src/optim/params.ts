@@ -27,7 +27,7 @@ export function isBatchNormOrBiasName(path: string): boolean {
  * The ImageNet recipe's exclusion (no weight decay on BatchNorm parameters and biases): a BN/bias
  * name, or any rank-1 tensor (which catches BN layers named otherwise, as timm's `ndim <= 1` rule).
  */
-export const excludeBnAndBias: ParamPredicate = (path, param) =>
+export const excludeBnAndBias: ParamPredicate = (path: string, param: Tensor): boolean =>
   param.rank <= 1 || isBatchNormOrBiasName(path);
 
 /** A parameter with its path, gradient and per-parameter optimiser state, matched by path. */

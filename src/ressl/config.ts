@@ -16,7 +16,9 @@ import fashionMnist from "../../configs/fashion-mnist.json" with { type: "json" 
 
 /** Everything that defines a training run (runtime choices such as device live elsewhere). */
 export interface TrainConfig {
+  /** Dataset preset name (`fashion-mnist`, `cifar10`, `stl10`, `tinyimagenet`, `imagenet`, ...). */
   dataset: string;
+  /** The backbone: ResNet depth, stem, max-pool after the stem, input channels, base width. */
   model: {
     depth: 18 | 34 | 50;
     stem: "cifar" | "imagenet";
@@ -24,9 +26,13 @@ export interface TrainConfig {
     inChannels: number;
     width: number;
   };
+  /** Projection head: hidden units and embedding dimension. */
   head: { hidden: number; out: number };
+  /** Network input side and the per-channel Normalize mean and std. */
   image: { size: number; mean: number[]; std: number[] };
+  /** Augmentation: the smallest RandomResizedCrop scale. */
   augment: { minScale: number };
+  /** The method: queue size K, temperatures, EMA momentum and schedule, SplitBatchNorm, shuffle-BN, masking. */
   ressl: {
     queueSize: number;
     tauStudent: number;
@@ -38,6 +44,7 @@ export interface TrainConfig {
     shuffleTeacher: boolean;
     maskedBatchKeys: boolean;
   };
+  /** The optimiser (SGD or LARS), its learning rate, momentum, weight decay and warm-up. */
   optim: {
     name: "sgd" | "lars";
     /** Learning rate at batch 256 (scaled linearly with the batch size when `scaleLr`). */
@@ -49,13 +56,21 @@ export interface TrainConfig {
     excludeBnBias: boolean;
     warmupEpochs: number;
   };
+  /** Multi-crop student views: one size and scale range per crop (the first is the strong view). */
   multiCrop?: { sizes: number[]; minScales: number[]; maxScales: number[] };
+  /** Training epochs. */
   epochs: number;
+  /** Images per step. */
   batchSize: number;
+  /** Seed of initialisation, shuffling and augmentation. */
   seed: number;
+  /** Run the kNN monitor every this many epochs (0: never). */
   knnEvery: number;
+  /** kNN monitor: neighbours and vote temperature. */
   knn: { k: number; temperature: number };
+  /** Checkpoint every this many epochs (and at the end), keeping the newest `keep`. */
   checkpoint: { every: number; keep: number };
+  /** Log (and read the loss) every this many steps. */
   logEvery: number;
 }
 

@@ -57,6 +57,7 @@ export class Checkpointer {
   #dataset: { name: string; length: number };
   #last: WrittenCheckpoint | undefined;
 
+  /** A checkpointer of the run folder `options.outDir` (nothing is read or written yet). */
   constructor(options: CheckpointerOptions) {
     this.outDir = options.outDir;
     this.#config = options.config;

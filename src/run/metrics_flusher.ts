@@ -52,6 +52,7 @@ export class MetricsFlusher {
   #epochSum = 0;
   #epochCount = 0;
 
+  /** A flusher with nothing pending. */
   constructor(options: MetricsFlusherOptions) {
     this.#opts = options;
     this.#collapse = new CollapseWatch({ queueSize: options.queueSize });
