@@ -87,8 +87,12 @@ export class MetricsFlusher {
     const pending = this.#pending;
     if (pending.length === 0) return;
     this.#pending = [];
-    const losses = pending.map((p) => p.loss.item());
-    for (const p of pending) p.loss.dispose();
+    let losses: number[];
+    try {
+      losses = pending.map((p) => p.loss.item());
+    } finally {
+      for (const p of pending) p.loss.dispose();
+    }
     const bad = losses.findIndex((l) => !Number.isFinite(l));
     if (bad >= 0) {
       throw new NonFiniteLossError(
