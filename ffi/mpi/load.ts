@@ -62,7 +62,10 @@ export interface MpiLibrary {
   worldSize(out: Int32Array): number;
   /** `MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)`. */
   setErrorsReturn(): number;
-  /** `MPI_Error_string` of a code, or `MPI error <code>` where that fails. */
+  /**
+   * `MPI_Error_string` of a code, or `MPI error <code>` where that fails. Only after
+   * `initThread`: OpenMPI aborts the process when it is called before.
+   */
   errorString(code: number): string;
   /** `MPI_Abort(MPI_COMM_WORLD, code)` (does not return where the library works). */
   abort(code: number): number;
@@ -118,7 +121,7 @@ function readVersion(fn: (buf: Uint8Array, len: Int32Array) => number): string {
   const rc = fn(buf, len);
   if (rc !== 0) return `unknown (MPI_Get_library_version returned ${rc})`;
   return decoder.decode(buf.subarray(0, Math.min(len[0], buf.length))).split("\n")[0]
-    .replace(/\0.*$/, "").trim();
+    .replace(/\0.*$/, "").replace(/\s+/g, " ").trim();
 }
 
 function probe(path: string): { version: string; flavor: MpiFlavor } {

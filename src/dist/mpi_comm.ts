@@ -94,7 +94,8 @@ export function createMpiComm(opts: MpiCommOptions): Comm {
   const provided = new Int32Array(1);
   let rc = lib.initThread(MPI_THREAD.funneled, provided);
   if (rc !== 0) {
-    throw new CommError(`Cannot initialise MPI (${who}): ${lib.errorString(rc)} (MPI error ${rc})`);
+    // No MPI_Error_string here: OpenMPI aborts the process when it is called before MPI_Init.
+    throw new CommError(`Cannot initialise MPI (${who}): MPI_Init_thread returned error ${rc}`);
   }
   rc = lib.setErrorsReturn();
   const out = new Int32Array(1);
