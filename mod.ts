@@ -26,7 +26,11 @@
 
 // ---- backends (until src/backend/mod.ts exists: the contract, selection, the reference) --------
 export type * from "./src/backend/backend.ts";
-export { type BackendName, createBackend } from "./src/backend/select.ts";
+export {
+  type BackendName,
+  createBackend,
+  type CreateBackendOptions,
+} from "./src/backend/select.ts";
 export { createReferenceBackend, ReferenceBackend } from "./src/backend/reference/backend.ts";
 
 // ---- randomness ----------------------------------------------------------------------------------
@@ -202,6 +206,7 @@ export {
   DataError,
   DATASET_NAMES,
   type DatasetName,
+  type DatasetSource,
   type DatasetSplit,
   DEFAULT_DATA_DIR,
   downloadDataset,
@@ -222,9 +227,11 @@ export {
   PRESET_NAMES,
   type PresetName,
   probeTrainView,
+  type RemoteFile,
   type ViewPipeline,
 } from "./src/data/mod.ts";
 export { firstImages } from "./src/data/datasets/subset.ts";
+export type { DownloadPolicy, DownloadProgress } from "./src/data/download_http.ts";
 
 // ---- evaluation ----------------------------------------------------------------------------------
 export {
