@@ -16,7 +16,13 @@ done
 if [ "${#missing[@]}" -eq 0 ]; then exit 0; fi
 
 SUDO=""
-if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+if [ "$(id -u)" != "0" ]; then
+  if ! command -v sudo >/dev/null; then
+    echo "setup_mpi: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  SUDO="sudo"
+fi
 echo "setup_mpi: installing Debian packages: ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
