@@ -15,14 +15,14 @@
 #include "common.cuh"
 
 /** Element e (0 <= e < n * hw) of channel ci: image e / hw, pixel e % hw. */
-__device__ inline long long bn_index(long long e, int ci, int c, int hw) {
-  const long long img = e / hw;
+__device__ inline int bn_index(int e, int ci, int c, int hw) {
+  const int img = e / hw;
   return (img * c + ci) * hw + (e - img * hw);
 }
 
 /** The slice [begin, end) of split s among `splits` equal slices of m elements. */
-__device__ inline void bn_slice(long long m, int s, int splits, long long* begin, long long* end) {
-  const long long per = (m + splits - 1) / splits;
+__device__ inline void bn_slice(int m, int s, int splits, int* begin, int* end) {
+  const int per = (m + splits - 1) / splits;
   *begin = per * s < m ? per * s : m;
   *end = per * (s + 1) < m ? per * (s + 1) : m;
 }
@@ -32,23 +32,24 @@ template <typename T>
 __device__ inline void stats_partial_body(const T* x, float* part, int n, int c, int hw) {
   __shared__ float scratch[RESSL_WARP];
   const int s = blockIdx.x, splits = gridDim.x, ci = blockIdx.y;
-  long long begin, end;
-  bn_slice((long long)n * hw, s, splits, &begin, &end);
+  int begin, end;
+  bn_slice(n * hw, s, splits, &begin, &end);
   float acc = 0.0f;
-  for (long long e = begin + threadIdx.x; e < end; e += blockDim.x) {
+  for (int e = begin + threadIdx.x; e < end; e += blockDim.x) {
     acc += load_f(x, bn_index(e, ci, c, hw));
   }
-  const long long count = end - begin;
-  const float mean = count > 0 ? block_sum(acc, scratch) / (float)count : block_sum(0.0f, scratch);
+  const int count = end - begin;
+  const float total = block_sum(acc, scratch);
+  const float mean = count > 0 ? total / (float)count : 0.0f;
   float sq = 0.0f;
-  for (long long e = begin + threadIdx.x; e < end; e += blockDim.x) {
+  for (int e = begin + threadIdx.x; e < end; e += blockDim.x) {
     const float d = load_f(x, bn_index(e, ci, c, hw)) - mean;
     sq += d * d;
   }
   sq = block_sum(sq, scratch);
   if (threadIdx.x == 0) {
-    part[((long long)ci * splits + s) * 2] = count > 0 ? mean : 0.0f;
-    part[((long long)ci * splits + s) * 2 + 1] = sq;
+    part[(ci * splits + s) * 2] = mean;
+    part[(ci * splits + s) * 2 + 1] = sq;
   }
 }
 
@@ -68,19 +69,19 @@ extern "C" __global__ void batch_norm_stats_partial_bf16(const bf16_t* x, float*
  */
 extern "C" __global__ void batch_norm_stats_finish(const float* part, float* mean, float* variance,
                                                    int n, int c, int hw, int splits) {
-  const long long m = (long long)n * hw;
-  for (long long ci = grid_start(); ci < c; ci += grid_stride()) {
+  const int m = n * hw;
+  for (int ci = grid_start(); ci < c; ci += grid_stride()) {
     const float* p = part + ci * splits * 2;
     double total = 0.0;
     for (int s = 0; s < splits; s++) {
-      long long b, e;
+      int b, e;
       bn_slice(m, s, splits, &b, &e);
       total += (double)(e - b) * p[2 * s];
     }
     const double mu = total / (double)m;
     double m2 = 0.0;
     for (int s = 0; s < splits; s++) {
-      long long b, e;
+      int b, e;
       bn_slice(m, s, splits, &b, &e);
       const double d = (double)p[2 * s] - mu;
       m2 += (double)p[2 * s + 1] + (double)(e - b) * d * d;
@@ -95,9 +96,9 @@ template <typename T>
 __device__ inline void apply_body(const T* x, const T* residual, T* y, const float* gamma,
                                   const float* beta, const float* mean, const float* variance,
                                   float eps, int relu, int n, int c, int hw) {
-  const long long total = (long long)n * c * hw;
-  for (long long i = grid_start(); i < total; i += grid_stride()) {
-    const int ci = (int)((i / hw) % c);
+  const int total = n * c * hw;
+  for (int i = grid_start(); i < total; i += grid_stride()) {
+    const int ci = (i / hw) % c;
     const float scale = gamma[ci] / sqrtf(variance[ci] + eps);
     float v = (load_f(x, i) - mean[ci]) * scale + beta[ci];
     if (residual) v += load_f(residual, i);
@@ -122,7 +123,7 @@ extern "C" __global__ void batch_norm_apply_bf16(const bf16_t* x, const bf16_t* 
 
 /** The incoming gradient masked by the forward's ReLU (y > 0) when `y` is given. */
 template <typename T>
-__device__ inline float masked_dy(const T* dy, const T* y, long long i) {
+__device__ inline float masked_dy(const T* dy, const T* y, int i) {
   const float g = load_f(dy, i);
   return (y && !(load_f(y, i) > 0.0f)) ? 0.0f : g;
 }
@@ -134,12 +135,12 @@ __device__ inline void backward_partial_body(const T* x, const T* dy, const T* y
                                              float* part, int n, int c, int hw) {
   __shared__ float scratch[RESSL_WARP];
   const int s = blockIdx.x, splits = gridDim.x, ci = blockIdx.y;
-  long long begin, end;
-  bn_slice((long long)n * hw, s, splits, &begin, &end);
+  int begin, end;
+  bn_slice(n * hw, s, splits, &begin, &end);
   const float mu = mean[ci], inv_std = 1.0f / sqrtf(variance[ci] + eps);
   float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
-  for (long long e = begin + threadIdx.x; e < end; e += blockDim.x) {
-    const long long i = bn_index(e, ci, c, hw);
+  for (int e = begin + threadIdx.x; e < end; e += blockDim.x) {
+    const int i = bn_index(e, ci, c, hw);
     const float g = masked_dy(dy, y, i);
     sum_dy += g;
     sum_dy_xhat += g * ((load_f(x, i) - mu) * inv_std);
@@ -147,8 +148,8 @@ __device__ inline void backward_partial_body(const T* x, const T* dy, const T* y
   sum_dy = block_sum(sum_dy, scratch);
   sum_dy_xhat = block_sum(sum_dy_xhat, scratch);
   if (threadIdx.x == 0) {
-    part[((long long)ci * splits + s) * 2] = sum_dy;
-    part[((long long)ci * splits + s) * 2 + 1] = sum_dy_xhat;
+    part[(ci * splits + s) * 2] = sum_dy;
+    part[(ci * splits + s) * 2 + 1] = sum_dy_xhat;
   }
 }
 
@@ -169,7 +170,7 @@ extern "C" __global__ void batch_norm_backward_partial_bf16(const bf16_t* x, con
 /** dbeta[ci] = sum(dym), dgamma[ci] = sum(dym * xhat) from the splits, in order (f64). */
 extern "C" __global__ void batch_norm_backward_finish(const float* part, float* dgamma,
                                                       float* dbeta, int c, int splits) {
-  for (long long ci = grid_start(); ci < c; ci += grid_stride()) {
+  for (int ci = grid_start(); ci < c; ci += grid_stride()) {
     const float* p = part + ci * splits * 2;
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (int s = 0; s < splits; s++) {
@@ -190,10 +191,10 @@ __device__ inline void backward_apply_body(const T* x, const T* dy, const T* y, 
                                            const float* mean, const float* variance,
                                            const float* dgamma, const float* dbeta, float eps,
                                            T* dx, T* dresidual, int n, int c, int hw) {
-  const long long total = (long long)n * c * hw;
-  const float m = (float)((long long)n * hw);
-  for (long long i = grid_start(); i < total; i += grid_stride()) {
-    const int ci = (int)((i / hw) % c);
+  const int total = n * c * hw;
+  const float m = (float)(n * hw);
+  for (int i = grid_start(); i < total; i += grid_stride()) {
+    const int ci = (i / hw) % c;
     const float inv_std = 1.0f / sqrtf(variance[ci] + eps);
     const float g = masked_dy(dy, y, i);
     const float xhat = (load_f(x, i) - mean[ci]) * inv_std;

@@ -14,6 +14,13 @@
 /** bfloat16 stored as its raw bits: the upper 16 bits of an f32. */
 typedef unsigned short bf16_t;
 
+/** Keeps nvcc from unrolling a loop (code size); nothing for other compilers. */
+#ifdef __CUDACC__
+#define RESSL_NO_UNROLL _Pragma("unroll 1")
+#else
+#define RESSL_NO_UNROLL
+#endif
+
 /** Threads of a warp. Block sizes of every kernel are multiples of this. */
 #define RESSL_WARP 32
 /** Largest block size any kernel supports. */
@@ -53,18 +60,18 @@ __device__ inline bf16_t f32_to_bf16(float x) {
 __device__ inline float bf16_to_f32(bf16_t b) { return f32_from_bits(((unsigned)b) << 16); }
 
 /** Loads element i as f32 (f32 or bf16 storage). */
-__device__ inline float load_f(const float* p, long long i) { return p[i]; }
-__device__ inline float load_f(const bf16_t* p, long long i) { return bf16_to_f32(p[i]); }
+__device__ inline float load_f(const float* p, int i) { return p[i]; }
+__device__ inline float load_f(const bf16_t* p, int i) { return bf16_to_f32(p[i]); }
 
 /** Stores an f32 value as element i (rounded to nearest even for bf16). */
-__device__ inline void store_f(float* p, long long i, float v) { p[i] = v; }
-__device__ inline void store_f(bf16_t* p, long long i, float v) { p[i] = f32_to_bf16(v); }
+__device__ inline void store_f(float* p, int i, float v) { p[i] = v; }
+__device__ inline void store_f(bf16_t* p, int i, float v) { p[i] = f32_to_bf16(v); }
 
 /** First index and stride of a 1-D grid-stride loop. */
-__device__ inline long long grid_start() {
-  return (long long)blockIdx.x * blockDim.x + threadIdx.x;
+__device__ inline int grid_start() {
+  return blockIdx.x * blockDim.x + threadIdx.x;
 }
-__device__ inline long long grid_stride() { return (long long)gridDim.x * blockDim.x; }
+__device__ inline int grid_stride() { return gridDim.x * blockDim.x; }
 
 /** max(v, 0) keeping NaN (PyTorch's relu: NaN < 0 is false, so NaN passes through). */
 __device__ inline float relu_keep_nan(float v) { return v < 0.0f ? 0.0f : v; }

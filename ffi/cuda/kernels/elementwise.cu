@@ -6,11 +6,11 @@
 // ---- cast -----------------------------------------------------------------------------------
 
 extern "C" __global__ void cast_f32_to_bf16(const float* x, bf16_t* y, int n) {
-  for (long long i = grid_start(); i < n; i += grid_stride()) y[i] = f32_to_bf16(x[i]);
+  for (int i = grid_start(); i < n; i += grid_stride()) y[i] = f32_to_bf16(x[i]);
 }
 
 extern "C" __global__ void cast_bf16_to_f32(const bf16_t* x, float* y, int n) {
-  for (long long i = grid_start(); i < n; i += grid_stride()) y[i] = bf16_to_f32(x[i]);
+  for (int i = grid_start(); i < n; i += grid_stride()) y[i] = bf16_to_f32(x[i]);
 }
 
 // ---- axpby: out = alpha x + beta y; a term whose coefficient is 0 is skipped ------------------
@@ -18,15 +18,15 @@ extern "C" __global__ void cast_bf16_to_f32(const bf16_t* x, float* y, int n) {
 template <typename T>
 __device__ inline void axpby_body(const T* x, const T* y, T* out, float alpha, float beta, int n) {
   if (beta == 0.0f) {
-    for (long long i = grid_start(); i < n; i += grid_stride()) {
+    for (int i = grid_start(); i < n; i += grid_stride()) {
       store_f(out, i, alpha * load_f(x, i));
     }
   } else if (alpha == 0.0f) {
-    for (long long i = grid_start(); i < n; i += grid_stride()) {
+    for (int i = grid_start(); i < n; i += grid_stride()) {
       store_f(out, i, beta * load_f(y, i));
     }
   } else {
-    for (long long i = grid_start(); i < n; i += grid_stride()) {
+    for (int i = grid_start(); i < n; i += grid_stride()) {
       store_f(out, i, alpha * load_f(x, i) + beta * load_f(y, i));
     }
   }
@@ -45,19 +45,19 @@ extern "C" __global__ void axpby_bf16(const bf16_t* x, const bf16_t* y, bf16_t* 
 // ---- mul, broadcast_scalar ------------------------------------------------------------------
 
 extern "C" __global__ void mul_f32(const float* a, const float* b, float* out, int n) {
-  for (long long i = grid_start(); i < n; i += grid_stride()) out[i] = a[i] * b[i];
+  for (int i = grid_start(); i < n; i += grid_stride()) out[i] = a[i] * b[i];
 }
 
 extern "C" __global__ void broadcast_scalar_f32(const float* s, float* out, float alpha, int n) {
   const float v = alpha * s[0];
-  for (long long i = grid_start(); i < n; i += grid_stride()) out[i] = v;
+  for (int i = grid_start(); i < n; i += grid_stride()) out[i] = v;
 }
 
 // ---- relu -----------------------------------------------------------------------------------
 
 template <typename T>
 __device__ inline void relu_body(const T* x, T* y, int n) {
-  for (long long i = grid_start(); i < n; i += grid_stride()) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
     store_f(y, i, relu_keep_nan(load_f(x, i)));
   }
 }
@@ -67,7 +67,7 @@ extern "C" __global__ void relu_bf16(const bf16_t* x, bf16_t* y, int n) { relu_b
 
 template <typename T>
 __device__ inline void relu_backward_body(const T* y, const T* dy, T* dx, int n) {
-  for (long long i = grid_start(); i < n; i += grid_stride()) {
+  for (int i = grid_start(); i < n; i += grid_stride()) {
     store_f(dx, i, load_f(y, i) > 0.0f ? load_f(dy, i) : 0.0f);
   }
 }
@@ -86,7 +86,7 @@ extern "C" __global__ void relu_backward_bf16(const bf16_t* y, const bf16_t* dy,
 extern "C" __global__ void sum_partials_f32(const float* x, float* partials, int n) {
   __shared__ float scratch[RESSL_WARP];
   float acc = 0.0f;
-  for (long long i = grid_start(); i < n; i += grid_stride()) acc += x[i];
+  for (int i = grid_start(); i < n; i += grid_stride()) acc += x[i];
   acc = block_sum(acc, scratch);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }

@@ -7,8 +7,8 @@
 /** y[r, j] = x[r, j] + bias[j]. Any 1-D grid and block. */
 extern "C" __global__ void add_row_vector_f32(const float* x, const float* bias, float* y, int rows,
                                               int cols) {
-  const long long n = (long long)rows * cols;
-  for (long long i = grid_start(); i < n; i += grid_stride()) y[i] = x[i] + bias[i % cols];
+  const int n = rows * cols;
+  for (int i = grid_start(); i < n; i += grid_stride()) y[i] = x[i] + bias[i % cols];
 }
 
 /**
@@ -21,7 +21,7 @@ extern "C" __global__ void sum_rows_f32(const float* x, float* out, int rows, in
   const int j = blockIdx.x * RESSL_WARP + threadIdx.x;
   float acc = 0.0f;
   if (j < cols) {
-    for (long long r = threadIdx.y; r < rows; r += blockDim.y) acc += x[r * cols + j];
+    for (int r = threadIdx.y; r < rows; r += blockDim.y) acc += x[r * cols + j];
   }
   part[threadIdx.y][threadIdx.x] = acc;
   __syncthreads();
@@ -35,18 +35,18 @@ extern "C" __global__ void sum_rows_f32(const float* x, float* out, int rows, in
 /** y[i, :] = x[index[i], :]; an index outside [0, rows) yields a row of NaN. Any 1-D grid. */
 extern "C" __global__ void gather_rows_f32(const float* x, const int* index, float* y, int rows,
                                            int cols) {
-  const long long n = (long long)rows * cols;
-  for (long long i = grid_start(); i < n; i += grid_stride()) {
-    const long long r = i / cols, j = i - r * cols;
+  const int n = rows * cols;
+  for (int i = grid_start(); i < n; i += grid_stride()) {
+    const int r = i / cols, j = i - r * cols;
     const int src = index[r];
-    y[i] = (src >= 0 && src < rows) ? x[(long long)src * cols + j] : NAN;
+    y[i] = (src >= 0 && src < rows) ? x[src * cols + j] : NAN;
   }
 }
 
 /** Row-wise softmax, max-shifted: y = exp(x - max) / sum(exp(x - max)). One block per row. */
 extern "C" __global__ void softmax_f32(const float* x, float* y, int rows, int cols) {
   __shared__ float scratch[RESSL_WARP];
-  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
     float m = -INFINITY;
@@ -63,8 +63,8 @@ extern "C" __global__ void softmax_f32(const float* x, float* y, int rows, int c
 extern "C" __global__ void softmax_backward_f32(const float* y, const float* dy, float* dx,
                                                 int rows, int cols) {
   __shared__ float scratch[RESSL_WARP];
-  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
-    const long long base = r * cols;
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int base = r * cols;
     float dot = 0.0f;
     for (int j = threadIdx.x; j < cols; j += blockDim.x) dot += dy[base + j] * y[base + j];
     dot = block_sum(dot, scratch);
@@ -77,7 +77,7 @@ extern "C" __global__ void softmax_backward_f32(const float* y, const float* dy,
 /** Row-wise log-softmax: y = x - (max + log(sum(exp(x - max)))). One block per row. */
 extern "C" __global__ void log_softmax_f32(const float* x, float* y, int rows, int cols) {
   __shared__ float scratch[RESSL_WARP];
-  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
     float m = -INFINITY;
@@ -95,8 +95,8 @@ extern "C" __global__ void log_softmax_f32(const float* x, float* y, int rows, i
 extern "C" __global__ void log_softmax_backward_f32(const float* y, const float* dy, float* dx,
                                                     int rows, int cols) {
   __shared__ float scratch[RESSL_WARP];
-  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
-    const long long base = r * cols;
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int base = r * cols;
     float total = 0.0f;
     for (int j = threadIdx.x; j < cols; j += blockDim.x) total += dy[base + j];
     total = block_sum(total, scratch);
@@ -117,7 +117,7 @@ __device__ inline float row_norm(const float* xr, int cols, float* scratch) {
 extern "C" __global__ void l2_normalize_f32(const float* x, float* y, int rows, int cols,
                                             float eps) {
   __shared__ float scratch[RESSL_WARP];
-  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
     const float denom = fmaxf(row_norm(xr, cols, scratch), eps);
@@ -132,8 +132,8 @@ extern "C" __global__ void l2_normalize_f32(const float* x, float* y, int rows, 
 extern "C" __global__ void l2_normalize_backward_f32(const float* x, const float* dy, float* dx,
                                                      int rows, int cols, float eps) {
   __shared__ float scratch[RESSL_WARP];
-  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
-    const long long base = r * cols;
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int base = r * cols;
     const float norm = row_norm(x + base, cols, scratch);
     if (norm >= eps && norm > 0.0f) {
       float dot = 0.0f;
