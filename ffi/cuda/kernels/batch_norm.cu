@@ -4,7 +4,7 @@
 // y > 0 when the forward had a ReLU, writes that masked gradient to dresidual when asked, and
 // returns dx, dgamma, dbeta of the masked gradient.
 //
-// A launch sequence per call (README.md has the arguments):
+// Launch sequence per call (README.md has the arguments and shapes):
 //   training forward: batch_norm_stats_partial -> batch_norm_stats_finish -> batch_norm_apply
 //   inference forward: batch_norm_apply (with the running statistics)
 //   backward: batch_norm_backward_partial -> batch_norm_backward_finish -> batch_norm_backward_apply
@@ -91,16 +91,20 @@ extern "C" __global__ void batch_norm_stats_finish(const float* part, float* mea
   }
 }
 
-/** y = gamma (x - mean) / sqrt(variance + eps) + beta (+ residual), then max(., 0) when relu. */
+/**
+ * y = gamma (x - mean) / sqrt(variance + eps) + beta (+ residual), then max(., 0) when relu.
+ * Grid (blocks per channel, c): the blocks of channel blockIdx.y stride over its n * hw elements.
+ */
 template <typename T>
 __device__ inline void apply_body(const T* x, const T* residual, T* y, const float* gamma,
                                   const float* beta, const float* mean, const float* variance,
                                   float eps, int relu, int n, int c, int hw) {
-  const int total = n * c * hw;
-  for (int i = grid_start(); i < total; i += grid_stride()) {
-    const int ci = (i / hw) % c;
-    const float scale = gamma[ci] / sqrtf(variance[ci] + eps);
-    float v = (load_f(x, i) - mean[ci]) * scale + beta[ci];
+  const int ci = blockIdx.y, m = n * hw;
+  const float mu = mean[ci], b = beta[ci];
+  const float scale = gamma[ci] / sqrtf(variance[ci] + eps);
+  for (int e = grid_start(); e < m; e += grid_stride()) {
+    const int i = bn_index(e, ci, c, hw);
+    float v = (load_f(x, i) - mu) * scale + b;
     if (residual) v += load_f(residual, i);
     if (relu) v = relu_keep_nan(v);
     store_f(y, i, v);
@@ -184,21 +188,22 @@ extern "C" __global__ void batch_norm_backward_finish(const float* part, float* 
 
 /**
  * dx = gamma / sqrt(variance + eps) / M * (M * dym - dbeta - xhat * dgamma), M = n * hw;
- * dresidual = dym when given.
+ * dresidual = dym when given. Grid (blocks per channel, c), as the forward apply.
  */
 template <typename T>
 __device__ inline void backward_apply_body(const T* x, const T* dy, const T* y, const float* gamma,
                                            const float* mean, const float* variance,
                                            const float* dgamma, const float* dbeta, float eps,
                                            T* dx, T* dresidual, int n, int c, int hw) {
-  const int total = n * c * hw;
-  const float m = (float)(n * hw);
-  for (int i = grid_start(); i < total; i += grid_stride()) {
-    const int ci = (i / hw) % c;
-    const float inv_std = 1.0f / sqrtf(variance[ci] + eps);
+  const int ci = blockIdx.y, count = n * hw;
+  const float m = (float)count, mu = mean[ci], db = dbeta[ci], dg = dgamma[ci];
+  const float inv_std = 1.0f / sqrtf(variance[ci] + eps);
+  const float scale = gamma[ci] * inv_std / m;
+  for (int e = grid_start(); e < count; e += grid_stride()) {
+    const int i = bn_index(e, ci, c, hw);
     const float g = masked_dy(dy, y, i);
-    const float xhat = (load_f(x, i) - mean[ci]) * inv_std;
-    store_f(dx, i, gamma[ci] * inv_std / m * (m * g - dbeta[ci] - xhat * dgamma[ci]));
+    const float xhat = (load_f(x, i) - mu) * inv_std;
+    store_f(dx, i, scale * (m * g - db - xhat * dg));
     if (dresidual) store_f(dresidual, i, g);
   }
 }
