@@ -15,7 +15,7 @@
 typedef unsigned short bf16_t;
 
 /** Keeps nvcc from unrolling a loop (code size); nothing for other compilers. */
-#ifdef __CUDACC__
+#ifdef __NVCC__
 #define RESSL_NO_UNROLL _Pragma("unroll 1")
 #else
 #define RESSL_NO_UNROLL
