@@ -21,5 +21,6 @@ export * from "./cudnn_symbols.ts";
 export * from "./cudnn.ts";
 export * from "./conv_algo.ts";
 export * from "./conv_plan.ts";
+export * from "./conv_plan_cache.ts";
 export * from "./nvrtc.ts";
 export * from "./nccl.ts";

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createConvPlan } from "../../ffi/cuda/conv_plan.ts";
+import { ConvPlanCache } from "../../ffi/cuda/conv_plan_cache.ts";
 import { createCublasHandle, loadCublas } from "../../ffi/cuda/cublas.ts";
 import { createCudnnHandle, loadCudnn } from "../../ffi/cuda/cudnn.ts";
 import { emulatorDir } from "../../ffi/cuda/discovery.ts";
@@ -161,7 +161,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "emulated cuDNN: a convolution plan's three directions match the host" + skip,
+  name: "emulated cuDNN: a cached convolution plan's three directions match the host" + skip,
   ignore: !built,
   fn() {
     const drv = loadDriver(opts);
@@ -169,7 +169,10 @@ Deno.test({
     const lib = loadCudnn(opts);
     const h = createCudnnHandle(lib);
     const s = { n: 2, c: 3, h: 6, w: 5, k: 4, r: 3, s: 3, padH: 1, padW: 0, strideH: 2 };
-    const plan = createConvPlan(h, s);
+    const cache = new ConvPlanCache(h);
+    const plan = cache.get(s);
+    assert.equal(cache.get({ ...s, dilationH: 1 }), plan, "one search per shape");
+    assert.equal(cache.size, 1);
     const [N, K, P, Q] = plan.outShape;
     assert.deepEqual([N, K, P, Q], [2, 4, 3, 3]);
     const x = filled(s.n * s.c * s.h * s.w, 5);
@@ -225,7 +228,7 @@ Deno.test({
     } finally {
       for (const p of [px, pw, py]) mem.memFree(drv, p);
       if (ws !== 0n) mem.memFree(drv, ws);
-      plan.destroy();
+      cache.destroy();
       h.destroy();
       lib.close();
       dev.release();
