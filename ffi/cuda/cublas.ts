@@ -12,7 +12,6 @@ import {
   type DiscoveryOptions,
   type LibraryLocation,
   locateCudaLibrary,
-  openCudaLibrary,
   openLocated,
 } from "./discovery.ts";
 import { cString, CudaLibraryError } from "./errors.ts";
@@ -70,9 +69,7 @@ export function loadCublas(opts: DiscoveryOptions = {}): CublasLibrary {
   const lt = ltLocation === null ? null : openLocated(ltLocation, {}, opts).lib;
   let opened;
   try {
-    opened = cublasLocation.source === "the system loader"
-      ? openCudaLibrary("cublas", CUBLAS_SYMBOLS, opts)
-      : openLocated(cublasLocation, CUBLAS_SYMBOLS, opts);
+    opened = openLocated(cublasLocation, CUBLAS_SYMBOLS, opts);
   } catch (e) {
     lt?.close();
     throw e;

@@ -15,7 +15,6 @@ import {
   type LibraryLocation,
   locateCudaLibrary,
   mappedFolder,
-  openCudaLibrary,
   openLocated,
 } from "./discovery.ts";
 import { cString, CudaLibraryError, CudaUnavailableError, decodeCString } from "./errors.ts";
@@ -64,9 +63,7 @@ export function loadCudnn(opts: DiscoveryOptions = {}): CudnnLibrary {
     if (check.missing.length > 0) refuseIncomplete(dirname(location.path), check.missing);
     missingOptional = check.missingOptional;
   }
-  const { lib } = byPath
-    ? openLocated(location, CUDNN_SYMBOLS, opts)
-    : openCudaLibrary("cudnn", CUDNN_SYMBOLS, opts);
+  const { lib } = openLocated(location, CUDNN_SYMBOLS, opts);
   if (!location.emulated && !byPath) {
     // Found by the system loader: check the folder it was mapped from before any call.
     const dir = mappedFolder(CUDA_LIBRARIES.cudnn.file);

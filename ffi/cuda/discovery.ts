@@ -22,7 +22,7 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CudaUnavailableError } from "./errors.ts";
 
@@ -297,7 +297,8 @@ export interface OpenedLibrary<S extends Deno.ForeignLibraryInterface> {
 
 /**
  * Opens a located library with `symbols`. Throws {@link CudaUnavailableError} naming the file, how
- * it was found and what to do when it cannot be loaded or lacks a symbol.
+ * it was found and what to do when it cannot be loaded or lacks a symbol, or when only the system
+ * loader is left and `opts.systemSearch` is false.
  */
 export function openLocated<S extends Deno.ForeignLibraryInterface>(
   location: LibraryLocation,
@@ -305,18 +306,24 @@ export function openLocated<S extends Deno.ForeignLibraryInterface>(
   opts: DiscoveryOptions = {},
 ): OpenedLibrary<S> {
   const spec = CUDA_LIBRARIES[location.id];
+  const bySystem = location.source === "the system loader";
+  const searched = searchedFolders(location.id, opts);
+  const folders = searched.length > 0 ? `in ${searched.join(", ")}` : "";
+  const notFound = (systemError?: string) => {
+    const where = systemError === undefined
+      ? folders || "(no search folder configured)"
+      : `${folders ? folders + " or " : ""}by the system loader (${systemError})`;
+    return `Cannot load ${spec.what} (${spec.file}): not found ${where}; ${
+      installHint(location.id)
+    }`;
+  };
+  if (bySystem && opts.systemSearch === false) throw new CudaUnavailableError(notFound());
   try {
     return { lib: Deno.dlopen(location.path, symbols), location };
   } catch (e) {
     const msg = (e as Error).message;
-    if (location.source === "the system loader" && opts.systemSearch !== false) {
-      const searched = searchedFolders(location.id, opts);
-      throw new CudaUnavailableError(
-        `Cannot load ${spec.what} (${spec.file}): not found in ` +
-          `${searched.length > 0 ? searched.join(", ") + " or " : ""}the system loader's paths ` +
-          `(${msg}); ${installHint(location.id)}`,
-        { cause: e },
-      );
+    if (bySystem) {
+      throw new CudaUnavailableError(notFound(msg), { cause: e });
     }
     throw new CudaUnavailableError(
       `Cannot load ${spec.what} from '${location.path}' (found through ${location.source}): ` +
@@ -334,22 +341,20 @@ export function openCudaLibrary<S extends Deno.ForeignLibraryInterface>(
 ): OpenedLibrary<S> {
   const location = locateCudaLibrary(id, opts);
   if (location === null) throw new Error(`internal: ${id} has no optional stand-in`);
-  if (location.source === "the system loader" && opts.systemSearch === false) {
-    const spec = CUDA_LIBRARIES[id];
-    throw new CudaUnavailableError(
-      `Cannot load ${spec.what} (${spec.file}): not found in ` +
-        `${searchedFolders(id, opts).join(", ") || "any search folder"}; ${installHint(id)}`,
-    );
-  }
   return openLocated(location, symbols, opts);
 }
 
-/** The folder a library file was loaded from, read from `/proc/self/maps` (null if not mapped). */
+/**
+ * The folder a library was loaded from, read from `/proc/self/maps` (which shows the resolved
+ * file, e.g. `libcudnn.so.9.1.0` for `libcudnn.so.9`); null if it is not mapped.
+ */
 export function mappedFolder(file: string): string | null {
   try {
     for (const line of Deno.readTextFileSync("/proc/self/maps").split("\n")) {
-      const path = line.slice(line.indexOf("/"));
-      if (line.includes("/") && path.endsWith("/" + file)) return dirname(path);
+      if (!line.includes("/")) continue;
+      const path = line.slice(line.indexOf("/")).trim();
+      const base = basename(path);
+      if (base === file || base.startsWith(file + ".")) return dirname(path);
     }
   } catch {
     // no /proc or no --allow-read
