@@ -12,8 +12,15 @@ import {
   dispatcherSublibraries,
 } from "../../ffi/cuda/cudnn_sublibs.ts";
 import { loadCudnn } from "../../ffi/cuda/cudnn.ts";
+import { mappedFolder } from "../../ffi/cuda/discovery.ts";
 import { CudaUnavailableError } from "../../ffi/cuda/errors.ts";
-import { isolated, missingReason, realLibraryDir, withTempDir } from "./cuda_helpers.ts";
+import {
+  isolated,
+  missingReason,
+  realLibraryDir,
+  realOptions,
+  withTempDir,
+} from "./cuda_helpers.ts";
 
 const skip = missingReason("cudnn");
 const suffix = skip ? ` (${skip})` : "";
@@ -103,5 +110,20 @@ Deno.test({
       assert.equal(out.code, 0, `child exited ${out.code} (${out.signal}): ${text}`);
       assert.match(text, /REFUSED CudaUnavailableError: .*lacks libcudnn_graph\.so\.9/);
     });
+  },
+});
+
+Deno.test({
+  name: "cudnn sub-libraries: the loaded library's folder is found from the process's mappings" +
+    suffix,
+  ignore: skip !== undefined,
+  fn() {
+    const lib = loadCudnn(realOptions());
+    try {
+      assert.equal(mappedFolder("libcudnn.so.9"), Deno.realPathSync(realLibraryDir("cudnn")!));
+      assert.equal(mappedFolder("libnot_loaded_anywhere.so.1"), null);
+    } finally {
+      lib.close();
+    }
   },
 });
