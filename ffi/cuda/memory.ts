@@ -12,11 +12,9 @@ import type { CudaDriver } from "./driver.ts";
 export type CudaStream = Deno.PointerValue;
 
 function bytesOf(n: number | bigint, what: string): bigint {
-  const b = typeof n === "bigint" ? n : BigInt(n);
-  if ((typeof n === "number" && !Number.isSafeInteger(n)) || b < 0n) {
-    throw new RangeError(`Cannot ${what}: ${n} is not a byte count`);
-  }
-  return b;
+  const ok = typeof n === "bigint" ? n >= 0n : Number.isSafeInteger(n) && n >= 0;
+  if (!ok) throw new RangeError(`Cannot ${what}: ${n} is not a byte count`);
+  return BigInt(n);
 }
 
 /** `cuMemAlloc_v2`: allocates `bytes` of device memory. */

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadDriver } from "../../ffi/cuda/driver.ts";
 import { DRIVER_SYMBOLS } from "../../ffi/cuda/driver_symbols.ts";
+import { memAlloc, memsetD8Async } from "../../ffi/cuda/memory.ts";
 import { CudaLibraryError, CudaUnavailableError } from "../../ffi/cuda/errors.ts";
 import { cCompiler } from "./cuda_header_parse.ts";
 import { isolated } from "./cuda_helpers.ts";
@@ -89,6 +90,10 @@ Deno.test({
             e.message.startsWith("Cannot allocate 4 bytes: CUDA_ERROR_INVALID_VALUE"),
         );
         drv.check(0, "nothing");
+        // Sizes are checked before any call.
+        assert.throws(() => memAlloc(drv, 1.5), /allocate device memory: 1.5 is not a byte count/);
+        assert.throws(() => memAlloc(drv, -1n), /-1 is not a byte count/);
+        assert.throws(() => memsetD8Async(drv, 0n, 0, -4, null), /-4 is not a byte count/);
       } finally {
         drv.close();
       }
