@@ -55,39 +55,46 @@ extern "C" __global__ void multi_sq_norm_partials_f32(const float* const* a, con
 }
 
 /**
- * One SGD step (PyTorch semantics, dampening 0) over every tensor, in place on params and bufs:
- * d = g + wd[t] p; with LARS (lars_adapt non-null and lars_adapt[t] != 0) d *= r_t, the trust
- * ratio r = eta |p| / (|g| + wd |p| + eps) from the norm partials of the tensor's chunks (no
- * adaptation when either norm is 0; with lars_clip, r = min(r / lr, 1));
- * buf = momentum buf + d; p -= lr (nesterov ? d + momentum buf : buf).
+ * One SGD step (PyTorch semantics, dampening 0) over every tensor, in place on params and bufs.
+ * Without LARS (lars_adapt null): d = g + wd[t] p. With LARS (lars_adapt non-null, solo-learn's /
+ * apex's rule): a tensor with lars_adapt[t] != 0 and both norms |p|, |g| non-zero (from the norm
+ * partials of its chunks, before the step) gets d = r (g + wd[t] p) with the trust ratio
+ * r = eta |p| / (|g| + wd[t] |p| + eps) (with lars_clip, r = min(r / lr, 1)); every other tensor
+ * gets d = g (no weight decay). Then buf = momentum buf + d; p -= lr (nesterov ? d + momentum buf
+ * : buf).
  */
 extern "C" __global__ void sgd_update_multi_f32(
     float* const* params, const float* const* grads, float* const* bufs, const int* sizes,
     const int* chunk_start, int num_tensors, int chunk_size, const float* weight_decay,
     const int* lars_adapt, const float* norm_partials, float lr, float momentum, int nesterov,
     float lars_eta, float lars_eps, int lars_clip) {
-  __shared__ float ratio;
+  __shared__ float factor[2];  // r and the weight decay used
   int begin, end;
   const int t = block_range(sizes, chunk_start, num_tensors, chunk_size, &begin, &end);
-  const float wd = weight_decay[t];
   if (threadIdx.x == 0) {
-    float r = 1.0f;
-    if (lars_adapt && lars_adapt[t]) {
-      double sp = 0.0, sg = 0.0;  // the tensor's chunks, in order: every block gets the same r
-      for (int k = chunk_start[t]; k < chunk_start[t + 1]; k++) {
-        sp += norm_partials[2 * k];
-        sg += norm_partials[2 * k + 1];
-      }
-      const float pn = (float)sqrt(sp), gn = (float)sqrt(sg);
-      if (pn > 0.0f && gn > 0.0f) {
-        r = lars_eta * pn / (gn + wd * pn + lars_eps);
-        if (lars_clip) r = fminf(r / lr, 1.0f);
+    float r = 1.0f, wd = weight_decay[t];
+    if (lars_adapt) {
+      wd = 0.0f;  // unless adapted below
+      if (lars_adapt[t]) {
+        double sp = 0.0, sg = 0.0;  // the tensor's chunks, in order: every block gets the same r
+        for (int k = chunk_start[t]; k < chunk_start[t + 1]; k++) {
+          sp += norm_partials[2 * k];
+          sg += norm_partials[2 * k + 1];
+        }
+        const double pn = sqrt(sp), gn = sqrt(sg);
+        if (pn > 0.0 && gn > 0.0) {
+          wd = weight_decay[t];
+          double ratio = (double)lars_eta * pn / (gn + (double)wd * pn + (double)lars_eps);
+          if (lars_clip) ratio = fmin(ratio / (double)lr, 1.0);
+          r = (float)ratio;
+        }
       }
     }
-    ratio = r;
+    factor[0] = r;
+    factor[1] = wd;
   }
   __syncthreads();
-  const float r = ratio;
+  const float r = factor[0], wd = factor[1];
   float* p = params[t];
   const float* g = grads[t];
   float* buf = bufs[t];
