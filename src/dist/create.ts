@@ -36,6 +36,8 @@ export interface CreateCommOptions {
   maxCount?: number;
   /** Milliseconds a waiting collective polls without pausing (default 10; MPI only). */
   spinMs?: number;
+  /** With OpenMPI, use libnbc's ring `MPI_Iallreduce` (default true; see `MpiCommOptions`). */
+  ompiRingAllreduce?: boolean;
   /** Print each rank's pid and host at start (default: when size > 1; MPI only). */
   announce?: boolean;
   /** End the job on an uncaught error in any rank (default true; MPI only). */
@@ -101,6 +103,7 @@ export function createComm(opts: CreateCommOptions = {}): Comm {
     maxCount: opts.maxCount,
     spinMs: opts.spinMs,
     announce: opts.announce,
+    ompiRingAllreduce: opts.ompiRingAllreduce,
     abortOnUncaughtError: opts.abortOnUncaughtError,
   });
 }
