@@ -1,7 +1,8 @@
 /**
  * Tensor trees to and from safetensors: a tree flattens to "."-joined paths (torchvision names for
  * a ResNet), tensors are downloaded from the device to write them, and loading rebuilds a tree
- * shaped like a given one on a {@link Context}, checking every shape and dtype.
+ * shaped like a given one on a {@link Context}, checking every shape and dtype, and that every
+ * floating-point value is finite.
  *
  * @module
  */
@@ -108,8 +109,9 @@ function toHost(entry: SafetensorsEntry, dtype: DType, fail: (why: string) => Er
 
 /**
  * Uploads the entry `name` of `tensors` as a new tensor of `layout` on `ctx`. Throws a
- * {@link TensorEntryError} when the entry is missing or its shape or dtype differ; nothing is
- * allocated then.
+ * {@link TensorEntryError} when the entry is missing, its shape or dtype differ, or a
+ * floating-point entry holds NaN or an infinity (weights that would only spread NaN, blamed later
+ * on something else); nothing is allocated then.
  */
 export function tensorFromEntry(
   ctx: Context,
@@ -126,13 +128,36 @@ export function tensorFromEntry(
   if (!same) {
     throw fail(`has shape [${entry.shape}] in the file, expected [${layout.shape}]`);
   }
-  return ctx.fromArray(toHost(entry, layout.dtype, fail), layout.shape, layout.dtype);
+  const host = toHost(entry, layout.dtype, fail);
+  if (host instanceof Float32Array) {
+    const bad = nonFinite(host);
+    if (bad) throw fail(bad);
+  }
+  return ctx.fromArray(host, layout.shape, layout.dtype);
+}
+
+/**
+ * Why `values` cannot be weights (`holds NaN at element 3 (2 of 10 values are not finite)`), or
+ * undefined when every value is finite.
+ */
+export function nonFinite(values: Float32Array | Float64Array): string | undefined {
+  let count = 0, first = -1;
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      if (first < 0) first = i;
+      count++;
+    }
+  }
+  if (count === 0) return undefined;
+  const v = values[first];
+  const what = Number.isNaN(v) ? "NaN" : v > 0 ? "+Infinity" : "-Infinity";
+  return `holds ${what} at element ${first} (${count} of ${values.length} values are not finite)`;
 }
 
 /**
  * Uploads the tensors of `tensors` into a new tree shaped like `like` (same paths, shapes and
- * dtypes) on `ctx`. Throws a {@link TensorEntryError} on a missing entry or a shape or dtype
- * mismatch, and (with `strict`) an error naming the entries the tree does not use. Nothing is left
+ * dtypes) on `ctx`. Throws a {@link TensorEntryError} on a missing entry, a shape or dtype
+ * mismatch or a non-finite value, and (with `strict`) an error naming the entries the tree does not use. Nothing is left
  * allocated when it throws.
  */
 export function loadTreeLike<T extends TensorTree>(

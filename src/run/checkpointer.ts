@@ -1,21 +1,24 @@
 /**
  * The checkpoint side of a run folder: which checkpoint a resume starts from and whether it
  * belongs to this run (same configuration, same number of images), the refusal to start a fresh
- * run over old checkpoints, when an epoch is due a checkpoint, and writing one (atomically, keeping
- * the newest `config.checkpoint.keep`). A state holding NaN or an infinity is never written: the
- * run stops with a {@link NonFiniteLossError} naming the last good checkpoint.
+ * run over old checkpoints and to resume an older checkpoint over newer ones (checkpoints are
+ * never lost: continue the newest, or branch into a new folder), when an epoch is due a
+ * checkpoint, and writing one (atomically, keeping the newest `config.checkpoint.keep`, never the
+ * one just written). A state holding NaN or an infinity is never written: the run stops with a
+ * {@link NonFiniteLossError} naming the last good checkpoint.
  *
  * Its state is explicit: the run folder, the run's facts, and the last checkpoint written. Every
- * file operation of the run's checkpoints goes through here, so a run-folder lock, resuming from a
- * run folder's stored configuration, or a rank that does not write (data parallel) changes only
- * this object.
+ * file operation of the run's checkpoints goes through here; the run folder's lock
+ * (`run_folder.ts`) is taken before this object touches anything.
  *
  * @module
  */
 
-import { join } from "node:path";
+import { realpathSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import {
   checkpointName,
+  checkpointStep,
   listCheckpoints,
   NonFiniteTensorError,
   pruneCheckpoints,
@@ -80,8 +83,9 @@ export class Checkpointer {
 
   /**
    * Loads the state to resume from: `resume` (a checkpoint path), or with "" the newest checkpoint
-   * of the run folder. Throws when there is none, or when the checkpoint's configuration or
-   * number of images differ from this run's.
+   * of the run folder. Throws when there is none, when the checkpoint's configuration or number of
+   * images differ from this run's, or when continuing it here would lose checkpoints (see
+   * {@link Checkpointer.assertResumable}).
    */
   async resume(ctx: Context, resume: string): Promise<{ path: string; state: TrainState }> {
     const path = resume !== "" ? resume : listCheckpoints(this.outDir).at(-1);
@@ -103,9 +107,39 @@ export class Checkpointer {
         `Cannot resume from '${path}': it was trained on ${meta.images} images, the dataset now has ${this.#dataset.length}`,
       );
     }
-    return { path, state: loadTrainState(ctx, ckpt) };
+    this.assertResumable(path, meta.step);
+    const state = loadTrainState(ctx, ckpt);
+    if (sameFolder(dirname(path), this.outDir)) this.#last = { path, step: meta.step };
+    return { path, state };
   }
 
+  /**
+   * Throws unless resuming checkpoint `path` (holding step `step`) in this run folder loses
+   * nothing. A checkpoint of this folder must be its newest: continuing an older one would
+   * overwrite the newer ones' steps, prune them as "old" by their higher step, and cut the metrics
+   * back. A checkpoint of another folder starts a branch, which needs a folder without
+   * checkpoints. Both refusals say how to branch instead.
+   */
+  assertResumable(path: string, step: number): void {
+    const here = listCheckpoints(this.outDir);
+    if (sameFolder(dirname(path), this.outDir)) {
+      const newer = here.map((p) => checkpointStep(p)!).filter((s) => s > step);
+      if (newer.length === 0) return;
+      throw new Error(
+        `Cannot resume from '${path}' (step ${step}): run folder '${this.outDir}' holds newer ` +
+          `checkpoints (step ${newer.join(", ")}), which continuing this one there would ` +
+          `overwrite and prune; resume the newest (--resume ${this.outDir}), or branch from this ` +
+          `one into a new folder (--resume ${path} --out <new folder>)`,
+      );
+    }
+    if (here.length === 0) return;
+    throw new Error(
+      `Cannot resume from '${path}' into run folder '${this.outDir}': that folder holds the ` +
+        `checkpoints of another run (newest step ${checkpointStep(here.at(-1)!)}); branch into a ` +
+        `folder without checkpoints (--out <new folder>), or resume that folder's own run ` +
+        `(--resume ${this.outDir})`,
+    );
+  }
   /** Whether the end of epoch `epoch` (from 0) is due a checkpoint. */
   dueAfterEpoch(epoch: number): boolean {
     const c = this.#config;
@@ -133,7 +167,7 @@ export class Checkpointer {
         this.#last?.path,
       );
     }
-    pruneCheckpoints(this.outDir, this.#config.checkpoint.keep);
+    pruneCheckpoints(this.outDir, this.#config.checkpoint.keep, { protect: path });
     this.#last = { path, step: state.step };
     return this.#last;
   }
@@ -161,4 +195,16 @@ function lookup(obj: unknown, path: string): unknown {
     (o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined),
     obj,
   );
+}
+
+/** Whether two paths name the same folder (symbolic links and `..` resolved where they exist). */
+export function sameFolder(a: string, b: string): boolean {
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  return real(a) === real(b);
 }
