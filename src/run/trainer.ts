@@ -2,8 +2,10 @@
  * The training run: epochs of {@link createTrainStep} steps over a {@link Loader}, with metrics
  * (`metrics.jsonl`, through a {@link MetricsFlusher}), progress, the online kNN monitor,
  * checkpoints every epoch (through a {@link Checkpointer}: atomic, last N kept), exact resume
- * (mid-epoch too), a stop request (SIGINT/SIGTERM) that checkpoints first, and a stop with a clear
- * error on a non-finite loss (no checkpoint is written after it).
+ * (mid-epoch too; never over newer checkpoints), the run folder locked for the run's duration (a
+ * second trainer is refused, see `run_folder.ts`), a stop request (SIGINT/SIGTERM) that
+ * checkpoints first, and a stop with a clear error on a non-finite loss (no checkpoint is written
+ * after it).
  *
  * Step `s` uses the key `foldIn(root, "step", s)` and batch `s % stepsPerEpoch` of epoch
  * `floor(s / stepsPerEpoch)`, whose images and views depend only on the seed: a resumed run repeats
@@ -16,7 +18,7 @@ import { join } from "node:path";
 import type { ImageDataset } from "../data/datasets/mod.ts";
 import { Loader } from "../data/loader.ts";
 import { foldIn, nameId, rngKey } from "../random/philox.ts";
-import { MetricsLog, type MetricsRecord, truncateMetrics } from "../io/metrics.ts";
+import { MetricsLog, type MetricsRecord } from "../io/metrics.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { Progress } from "../io/progress.ts";
 import type { Context } from "../tensor/mod.ts";
@@ -26,6 +28,8 @@ import { createTrainStep, disposeTrainState, type TrainState } from "../ressl/st
 import { Checkpointer } from "./checkpointer.ts";
 import { type KnnData, knnMonitor } from "./knn_monitor.ts";
 import { MetricsFlusher } from "./metrics_flusher.ts";
+import { resumeMetrics } from "./resume.ts";
+import { claimRunFolder } from "./run_folder.ts";
 import { trainViews } from "./views.ts";
 
 /** Options of {@link runTraining}. */
@@ -80,7 +84,17 @@ export interface TrainRunResult {
 /** Runs (or resumes) a training run; see the module doc. */
 export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult> {
   const { ctx, config, outDir } = opts;
-  await Deno.mkdir(outDir, { recursive: true });
+  const claim = await claimRunFolder(outDir); // the lock: one trainer per run folder
+  try {
+    for (const m of claim.messages) opts.progress?.message(m);
+    return await runLocked(opts);
+  } finally {
+    claim.release();
+  }
+}
+
+async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
+  const { ctx, config, outDir } = opts;
   const metricsPath = join(outDir, "metrics.jsonl");
   const root = rngKey(config.seed);
   const views = trainViews(config);
@@ -107,8 +121,15 @@ export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult
     if (opts.resume !== undefined) {
       const resumed = await checkpointer.resume(ctx, opts.resume);
       state = resumed.state;
-      truncateMetrics(metricsPath, state.step);
       opts.progress?.message(`resumed from ${resumed.path} at step ${state.step}`);
+      try {
+        for (const m of await resumeMetrics(outDir, resumed.path, state.step)) {
+          opts.progress?.message(m);
+        }
+      } catch (e) {
+        disposeTrainState(state);
+        throw e;
+      }
     } else {
       checkpointer.assertFresh();
       await Deno.remove(metricsPath).catch(() => {});
