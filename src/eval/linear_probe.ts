@@ -18,6 +18,7 @@ import type { LinearTree } from "../nn/head.ts";
 import { add, crossEntropy, linear, permuteRows, scale, sliceRows } from "../ops/mod.ts";
 import { sgdInit, sgdStep } from "../optim/sgd.ts";
 import { type Context, disposeTree, type Tensor, valueAndGrad } from "../tensor/mod.ts";
+import { classRank, NonFiniteScoreError, PROBE_DIVERGED } from "./scores.ts";
 
 /** Hyper-parameters of the probe (defaults: the paper's small-dataset recipe, 100 epochs). */
 export interface ProbeOptions {
@@ -122,7 +123,10 @@ export function initProbe(
   }));
 }
 
-/** Top-1 and top-5 accuracy (%) of a probe on test features, in chunks of `chunk` rows. */
+/**
+ * Top-1 and top-5 accuracy (%) of a probe on test features, in chunks of `chunk` rows. Throws a
+ * {@link NonFiniteScoreError} when a score is NaN or infinite.
+ */
 export function evaluateProbe(
   probe: LinearTree,
   test: LabelledFeatures,
@@ -140,15 +144,20 @@ export function evaluateProbe(
         return linear(x, probe.weight, probe.bias).toFloat32();
       })
     );
+    const bad = logits.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new NonFiniteScoreError(
+        `the probe's score of class ${bad % classes} for test sample ${
+          start + Math.floor(bad / classes)
+        } is ${logits[bad]}`,
+        PROBE_DIVERGED,
+      );
+    }
     for (let r = 0; r < rows; r++) {
       const row = logits.subarray(r * classes, (r + 1) * classes);
-      const label = test.labels[start + r];
-      const own = row[label];
-      // Rank of the true class: classes scoring higher (ties broken towards the lower index).
-      let above = 0;
-      for (let j = 0; j < classes; j++) if (row[j] > own || (row[j] === own && j < label)) above++;
-      if (above === 0) c1++;
-      if (above < 5) c5++;
+      const rank = classRank(row, test.labels[start + r]);
+      if (rank === 0) c1++;
+      if (rank < 5) c5++;
     }
   }
   return { top1: (100 * c1) / m, top5: (100 * c5) / m };
@@ -249,6 +258,12 @@ export function trainLinearProbe(ctx: Context, args: TrainLinearProbeArgs): Line
       }
       const trainLoss = total.item() / n;
       total.dispose();
+      if (!Number.isFinite(trainLoss)) {
+        throw new NonFiniteScoreError(
+          `the probe's training loss is ${trainLoss} in epoch ${epoch + 1} (lr ${lr})`,
+          PROBE_DIVERGED,
+        );
+      }
       const acc = evaluateProbe(probe, args.test);
       const r: ProbeEpochResult = { epoch: epoch + 1, lr, trainLoss, ...acc };
       history.push(r);
