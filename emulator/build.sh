@@ -7,9 +7,8 @@
 #                    tests/emulator/kernels/NAME.cu -> test_NAME.so
 # Incremental (make): fast when nothing changed. Needs g++, make, CUDA 13's cuda.h (the toolkit)
 # and the cuBLAS / cuDNN headers from NVIDIA's wheels (scripts/setup_cuda.sh installs them).
-# Env: CXX (g++), CUDA_HOME, RESSL_NVIDIA_WHEELS (folder holding nvidia/cu13 and nvidia/cudnn;
-# default .cache/nvidia/nvidia), RESSL_EMU_BUILD (output folder; default build/emulator),
-# RESSL_EMU_JOBS (parallel jobs; default 2).
+# Env: CXX (g++), CUDA_HOME, RESSL_CUDA_WHEELS_DIR (where setup_cuda.sh put the wheels; default
+# .cache/nvidia), RESSL_EMU_BUILD (output folder; default build/emulator), RESSL_EMU_JOBS (2).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -43,10 +42,10 @@ done
 version="$(sed -n 's/^#define CUDA_VERSION \([0-9]*\).*/\1/p' "$cuda_include/cuda.h")"
 [ "${version:-0}" -ge 13000 ] || die "$cuda_include/cuda.h is CUDA_VERSION ${version:-?}; the emulator needs CUDA 13 (13000 or later)"
 
-wheels="${RESSL_NVIDIA_WHEELS:-$root/.cache/nvidia/nvidia}"
-cublas_include="$wheels/cu13/include"
-cudnn_include="$wheels/cudnn/include"
-hint="run scripts/setup_cuda.sh (or: pip install --no-deps --target .cache/nvidia nvidia-cublas nvidia-cudnn-cu13), or set RESSL_NVIDIA_WHEELS"
+wheels="${RESSL_CUDA_WHEELS_DIR:-$root/.cache/nvidia}"
+cublas_include="$wheels/nvidia/cu13/include"
+cudnn_include="$wheels/nvidia/cudnn/include"
+hint="run scripts/setup_cuda.sh (it installs NVIDIA's wheels into .cache/nvidia), or set RESSL_CUDA_WHEELS_DIR"
 [ -f "$cublas_include/cublas_v2.h" ] || die "$cublas_include/cublas_v2.h not found: $hint"
 [ -f "$cudnn_include/cudnn.h" ] || die "$cudnn_include/cudnn.h not found: $hint"
 

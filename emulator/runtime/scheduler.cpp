@@ -128,12 +128,26 @@ void* fiber_prepare(unsigned char* bottom, size_t size, void (*entry)(void*), vo
   return sp;
 }
 
-void fiber_entry(void* p) {
-  FiberThread* t = (FiberThread*)p;
-  g_run->one_thread(g_run->args);
-  t->state = kDone;
-  on_thread_exit(t);
-  ressl_emu_fiber_switch(&t->sp, g_run->scheduler_sp);
+/* A runner fiber: runs unclaimed threads of the block one after another (see FiberThread). */
+void runner_entry(void* stack_index) {
+  BlockRun& b = *g_block;
+  int stack = (int)(intptr_t)stack_index;
+  while (b.next_unstarted < b.num_threads) {
+    FiberThread& t = b.threads[b.next_unstarted++];
+    t.stack = stack;
+    t.state = kRunnable;
+    b.current = &t;
+    ressl_emu_thread_idx = t.idx;
+    ressl_emu_linear_tid = t.linear;
+    g_run->one_thread(g_run->args);
+    // (the thread may have waited in between: `b.current` is it again now)
+    t.state = kDone;
+    t.stack = -1;
+    on_thread_exit(&t);
+  }
+  b.finished_stack = stack;
+  void* dead;
+  ressl_emu_fiber_switch(&dead, g_run->scheduler_sp);
   __builtin_unreachable();
 }
 
@@ -161,30 +175,36 @@ void run_block_plain(const dim3& b) {
   }
 }
 
-/* Runs one block as fibers until every thread has exited. Returns false on a deadlock. */
-bool run_block_fibers(const dim3& b) {
+/* Fills the thread table for a launch's block shape (indices stay the same for every block). */
+void prepare_threads(const dim3& b) {
   unsigned n = b.x * b.y * b.z;
-  unsigned nw = (n + 31) / 32;
   g_threads.resize(n);
-  g_warps.resize(nw);
-  for (unsigned w = 0; w < nw; ++w) {
-    WarpState& ws = g_warps[w];
-    memset(&ws, 0, sizeof ws);
-    unsigned lanes = (w + 1) * 32 <= n ? 32 : n - w * 32;
-    ws.live = lanes == 32 ? 0xFFFFFFFFu : ((1u << lanes) - 1);
-  }
   unsigned i = 0;
   for (unsigned z = 0; z < b.z; ++z)
     for (unsigned y = 0; y < b.y; ++y)
       for (unsigned x = 0; x < b.x; ++x, ++i) {
-        FiberThread& t = g_threads[i];
-        t.sp = nullptr;
-        t.wait_on = nullptr;
-        t.idx = uint3{x, y, z};
-        t.linear = i;
-        t.stack = -1;
-        t.state = kNotStarted;
+        g_threads[i].idx = uint3{x, y, z};
+        g_threads[i].linear = i;
       }
+  g_warps.resize((n + 31) / 32);
+}
+
+/* Runs one block as fibers until every thread has exited. Returns false on a deadlock. */
+bool run_block_fibers(const dim3& b) {
+  unsigned n = b.x * b.y * b.z;
+  unsigned nw = (n + 31) / 32;
+  for (unsigned w = 0; w < nw; ++w) {
+    WarpState& ws = g_warps[w];
+    ws.arrived = 0;
+    ws.mask = 0;
+    ws.generation = 0;
+    unsigned lanes = (w + 1) * 32 <= n ? 32 : n - w * 32;
+    ws.live = lanes == 32 ? 0xFFFFFFFFu : ((1u << lanes) - 1);
+  }
+  for (unsigned k = 0; k < n; ++k) {
+    g_threads[k].state = kNotStarted;
+    g_threads[k].stack = -1;
+  }
   BlockRun block{};
   block.threads = g_threads.data();
   block.num_threads = n;
@@ -192,37 +212,39 @@ bool run_block_fibers(const dim3& b) {
   block.warps = g_warps.data();
   block.num_warps = nw;
   g_block = &block;
+  block.finished_stack = -1;
   size_t stack_size = g_stacks.stack_size();
   while (block.live > 0) {
     bool resumed_any = false;
     for (unsigned k = 0; k < n; ++k) {
       FiberThread& t = g_threads[k];
+      void* target;
       if (t.state == kDone) continue;
       if (t.state == kWaiting) {
         if (*t.wait_on == t.wait_generation) continue;
         t.state = kRunnable;
-      }
-      if (t.state == kNotStarted) {
-        t.stack = g_stacks.take();
-        if (t.stack < 0) {
+        block.current = &t;
+        ressl_emu_thread_idx = t.idx;
+        ressl_emu_linear_tid = t.linear;
+        target = t.sp;
+      } else {  // kNotStarted: a new runner takes it (and the threads after it)
+        int stack = g_stacks.take();
+        if (stack < 0) {
           set_message("cannot map a %zu-byte fiber stack for thread %u", stack_size, k);
           g_run->result = 2;  // CUDA_ERROR_OUT_OF_MEMORY
           g_run->aborted = true;
           break;
         }
-        t.sp = fiber_prepare(g_stacks.stacks[t.stack], stack_size, fiber_entry, &t);
-        t.state = kRunnable;
+        target = fiber_prepare(g_stacks.stacks[stack], stack_size, runner_entry,
+                               (void*)(intptr_t)stack);
       }
       resumed_any = true;
-      block.current = &t;
-      ressl_emu_thread_idx = t.idx;
-      ressl_emu_linear_tid = t.linear;
       g_run->in_fiber = true;
-      ressl_emu_fiber_switch(&g_run->scheduler_sp, t.sp);
+      ressl_emu_fiber_switch(&g_run->scheduler_sp, target);
       g_run->in_fiber = false;
-      if (t.state == kDone) {
-        g_stacks.give(t.stack);
-        t.stack = -1;
+      if (block.finished_stack >= 0) {
+        g_stacks.give(block.finished_stack);
+        block.finished_stack = -1;
       }
       if (g_run->aborted) break;
     }
@@ -242,7 +264,8 @@ bool run_block_fibers(const dim3& b) {
   if (g_run->aborted) {
     // Threads left suspended are abandoned; their stacks go back to the pool.
     for (unsigned k = 0; k < n; ++k)
-      if (g_threads[k].stack >= 0) g_stacks.give(g_threads[k].stack), g_threads[k].stack = -1;
+      if (g_threads[k].stack >= 0 && g_threads[k].state != kDone)
+        g_stacks.give(g_threads[k].stack), g_threads[k].stack = -1;
   }
   g_block = nullptr;
   return !g_run->aborted;
@@ -279,6 +302,9 @@ void on_thread_exit(FiberThread* t) {
   BlockRun& b = *g_block;
   b.live--;
   b.progress++;
+  WarpState& w = b.warps[t->linear / 32];
+  w.live &= ~(1u << (t->linear % 32));
+  if (b.barrier.arrived == 0 && w.mask == 0) return;  // nobody waits: nothing to release
   BlockBarrier& bar = b.barrier;
   if (bar.arrived > 0 && bar.arrived == b.live) {
     bar.result[bar.generation & 1] = bar.count;
@@ -286,8 +312,6 @@ void on_thread_exit(FiberThread* t) {
     bar.count = 0;
     bar.generation++;
   }
-  WarpState& w = b.warps[t->linear / 32];
-  w.live &= ~(1u << (t->linear % 32));
   if (w.mask != 0 && w.arrived != 0 && (w.arrived & w.mask & w.live) == (w.mask & w.live)) {
     ressl_emu_warp_slots& s = w.slots[w.generation & 1];
     s.participants = w.arrived;
@@ -335,6 +359,7 @@ extern "C" RESSL_EMU_HIDDEN int ressl_emu_rt_run(const ressl_emu_launch* l,
           ressl_emu_block_idx = uint3{gx, gy, gz};
           begin_block(l->dynamic_shared_bytes);
           if (fibers) {
+            if (gx == 0 && gy == 0 && gz == 0) prepare_threads(b);
             if (!run_block_fibers(b)) break;
           } else {
             run_block_plain(b);

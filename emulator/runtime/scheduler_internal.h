@@ -11,14 +11,17 @@ namespace ressl_emu {
 
 enum ThreadState : unsigned char { kNotStarted, kRunnable, kWaiting, kDone };
 
-/* One CUDA thread of the block being run, in fiber mode. */
+/* One CUDA thread of the block being run, in fiber mode. Threads run on "runner" fibers: a
+ * runner runs one not-yet-started thread after another until one waits at a barrier; the waiting
+ * thread keeps that runner (its stack), and the scheduler starts a new runner for the next thread.
+ * So a kernel that never waits costs one fiber per block, one that waits one per thread. */
 struct FiberThread {
-  void* sp;                     // saved stack pointer while switched out
+  void* sp;                     // the saved stack pointer of its runner while it waits
   const unsigned* wait_on;      // generation counter it waits to change (kWaiting)
   unsigned wait_generation;
   uint3 idx;
   unsigned linear;
-  int stack;                    // index into the stack pool, -1 before start
+  int stack;                    // its runner's stack (pool index) while it runs or waits
   ThreadState state;
 };
 
@@ -47,6 +50,8 @@ struct BlockRun {
   WarpState* warps;
   unsigned num_warps;
   FiberThread* current;
+  unsigned next_unstarted;      // threads below this index have been claimed by a runner
+  int finished_stack;           // set by a runner that ran out of threads (its stack is free)
   unsigned long progress;       // bumped whenever a thread changes what it waits for
 };
 
