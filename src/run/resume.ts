@@ -132,8 +132,9 @@ function flagValue(args: unknown, flag: string): string | undefined {
 
 /**
  * Reads the run information of a run folder's `config.json` (`{ config, run }`): the preset, the
- * data folder and the image limit, from `run.preset` / `run.data` / `run.limit`, or for older
- * folders from the command line recorded in `run.args`. Missing or unreadable: empty.
+ * data folder and the image limit, from `run.preset` / `run.data` (a path, or `{ root }`) /
+ * `run.limit`, or for older folders from the command line recorded in `run.args`. Missing or
+ * unreadable: empty.
  */
 export function readStoredRunInfo(path: string): StoredRunInfo {
   let run: Record<string, unknown>;
@@ -145,7 +146,12 @@ export function readStoredRunInfo(path: string): StoredRunInfo {
   }
   const out: StoredRunInfo = {};
   if (typeof run.preset === "string") out.preset = run.preset;
-  const data = typeof run.data === "string" ? run.data : flagValue(run.args, "--data");
+  const stored = run.data as { root?: unknown } | string | undefined;
+  const data = typeof stored === "string"
+    ? stored
+    : typeof stored?.root === "string"
+    ? stored.root
+    : flagValue(run.args, "--data");
   if (data !== undefined) out.data = data;
   const limit = Number.isSafeInteger(run.limit)
     ? run.limit as number

@@ -96,3 +96,33 @@ Deno.test("tree_io: loading names the tensor and leaves nothing allocated on fai
   disposeTree(tree);
   assert.equal(ctx.liveTensors, 0);
 });
+
+Deno.test("tree_io: NaN or infinite weights are refused at load, naming the tensor (issue 14.6)", () => {
+  const { ctx, tree } = setup();
+  const good = treeToSafetensors(tree);
+  const live = ctx.liveTensors;
+  const weights = (values: number[]) => ({
+    ...good,
+    "layer1.0.bn1.weight": { dtype: "F32" as const, shape: [2], data: Float32Array.from(values) },
+  });
+  for (
+    const [values, what] of [
+      [[0.5, NaN], /holds NaN at element 1 \(1 of 2 values are not finite\)/],
+      [[Infinity, 1], /holds \+Infinity at element 0/],
+      [[-Infinity, NaN], /holds -Infinity at element 0 \(2 of 2 values/],
+    ] as const
+  ) {
+    assert.throws(
+      () => loadTreeLike(ctx, tree, weights([...values]), { source: "w.safetensors" }),
+      (e: Error) =>
+        e.message.startsWith("Cannot load 'w.safetensors': tensor 'layer1.0.bn1.weight' ") &&
+        what.test(e.message),
+    );
+    assert.equal(ctx.liveTensors, live, "nothing is left allocated");
+  }
+  // The extremes that are finite load.
+  const loaded = loadTreeLike(ctx, tree, weights([3.4e38, -1e-45]));
+  assert.deepEqual(loaded.layer1[0].bn1.weight.toArray(), Float32Array.of(3.4e38, -1e-45));
+  disposeTree(loaded);
+  disposeTree(tree);
+});
