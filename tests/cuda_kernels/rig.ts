@@ -3,8 +3,7 @@
  * launches by kernel name with the argument types of `signatures.ts`. It loads the committed fatbin
  * through the CUDA bindings, on the emulated device (`RESSL_CUDA_EMULATION=1`, the default here;
  * stand-ins built by `bash emulator/build.sh`) or, with `RESSL_CUDA_EMULATION=0` on a GPU machine,
- * on the real driver. `RESSL_KERNEL_HOST_LIBS=<folder>` selects the development rig of
- * rig_host.ts instead (host kernel libraries, no driver).
+ * on the real driver.
  *
  * @module
  */
@@ -19,7 +18,6 @@ import {
   type KernelName,
   KERNELS_FATBIN_URL,
 } from "../../ffi/cuda/kernels/signatures.ts";
-import { openHostRig } from "./rig_host.ts";
 
 /** Host arrays the rig moves. */
 export type HostData = Float32Array | Uint16Array | Uint8Array | Int32Array;
@@ -43,12 +41,8 @@ const env = (): Record<string, string> => ({
   RESSL_CUDA_EMULATION: Deno.env.get("RESSL_CUDA_EMULATION") ?? "1",
 });
 
-/** The host-library folder of the development rig (rig_host.ts), when selected. */
-const hostLibs = (): string | undefined => Deno.env.get("RESSL_KERNEL_HOST_LIBS") || undefined;
-
 /** Why the kernel tests cannot run here, or undefined when they can. */
 export function rigUnavailable(): string | undefined {
-  if (hostLibs()) return undefined;
   const e = env();
   if (e.RESSL_CUDA_EMULATION === "0") return undefined;
   try {
@@ -61,8 +55,6 @@ export function rigUnavailable(): string | undefined {
 
 /** Opens the rig: driver, device 0, the kernels' module. */
 export function openRig(): KernelRig {
-  const libs = hostLibs();
-  if (libs) return openHostRig(libs);
   const drv: CudaDriver = loadDriver({ env: env() });
   let dev: CudaDevice | null = null;
   const allocations: bigint[] = [];
