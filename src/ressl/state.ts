@@ -13,7 +13,7 @@ import { sgdInit } from "../optim/sgd.ts";
 import type { Context } from "../tensor/mod.ts";
 import { cloneTree } from "../tensor/mod.ts";
 import type { TrainConfig } from "./config.ts";
-import { effectiveLr } from "./config.ts";
+import { effectiveLr, warmupScheduleOf } from "./config.ts";
 import { initQueue } from "./queue.ts";
 import type { NetParams, TrainState, TrainStepConfig } from "./step.ts";
 
@@ -74,7 +74,7 @@ export function trainStepConfig(config: TrainConfig, stepsPerEpoch: number): Tra
       baseLr: effectiveLr(config),
       stepsPerEpoch,
       totalSteps,
-      warmupEpochs: config.optim.warmupEpochs,
+      ...warmupScheduleOf(config, stepsPerEpoch),
     },
     optimizer: {
       name: config.optim.name,

@@ -7,7 +7,7 @@
 
 import type { ViewPipeline } from "../data/augment.ts";
 import { augmentationPreset } from "../data/pipelines.ts";
-import type { TrainConfig } from "../ressl/config.ts";
+import { augmentationPresetOf, type TrainConfig } from "../ressl/config.ts";
 
 /** The views of a run: the weak (teacher) view, the strong (student) view and extra crops. */
 export interface TrainViews {
@@ -24,8 +24,7 @@ export interface TrainViews {
  * scale; with `multiCrop`, the strong view is the first crop and `extra` holds the others.
  */
 export function trainViews(config: TrainConfig): TrainViews {
-  const name = config.dataset === "tinyimagenet" ? "tiny-imagenet" : config.dataset;
-  const preset = augmentationPreset(name === "imagenet-multicrop" ? "imagenet" : name);
+  const preset = augmentationPreset(augmentationPresetOf(config));
   const adapt = (v: ViewPipeline, size: number, scale: [number, number]): ViewPipeline => ({
     size,
     mean: [...config.image.mean],
