@@ -5,8 +5,10 @@
  *
  * Damage: a process killed while writing a line leaves a torn last line (no newline, not JSON).
  * Readers drop it and say so ({@link readMetricsFile} returns it); the next rewrite removes it. A
- * damaged line elsewhere is not a crash's trace: it is refused, naming the file and the line, so
- * that nothing is silently lost (fix or delete the line, then read again).
+ * damaged line elsewhere is not a crash's trace: readers refuse it, naming the file and the line,
+ * so that nothing is silently skipped. A resume's truncation instead moves such lines, verbatim,
+ * to a side file ({@link TruncateMetricsOptions.setAsideDamaged}) and goes on: one bad log line
+ * never blocks a run, and nothing is lost.
  *
  * @module
  */
@@ -63,6 +65,24 @@ export interface MetricsFile {
   torn?: { line: number; text: string };
   /** The file does not end with a newline (an append would join the last line). */
   unterminated: boolean;
+  /** Damaged lines before the last (only with `damaged: "collect"`; else they throw). */
+  damaged: DamagedLine[];
+}
+
+/** A line of a metrics log that is not a record. */
+export interface DamagedLine {
+  /** Its number (from 1). */
+  line: number;
+  /** What is wrong with it ("is not JSON", "has no 'kind'", ...). */
+  problem: string;
+  /** The line as it was. */
+  text: string;
+}
+
+/** Options of {@link readMetricsFile}. */
+export interface ReadMetricsOptions {
+  /** A damaged line before the last: throw naming it (default), or collect it in `damaged`. */
+  damaged?: "throw" | "collect";
 }
 
 /** Why a parsed line is not a record, or undefined when it is one. */
@@ -79,11 +99,12 @@ function recordProblem(v: unknown): string | undefined {
 /**
  * Reads a metrics log. An unterminated, unreadable last line (a kill during a write) is dropped
  * and returned as `torn`; any other line that is not a record throws a `SyntaxError` naming the
- * file and the line.
+ * file and the line (or, with `damaged: "collect"`, is returned in `damaged`).
  */
-export function readMetricsFile(path: string): MetricsFile {
+export function readMetricsFile(path: string, options: ReadMetricsOptions = {}): MetricsFile {
   const text = Deno.readTextFileSync(path);
   const records: MetricsRecord[] = [];
+  const damaged: DamagedLine[] = [];
   const unterminated = text.length > 0 && !text.endsWith("\n");
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
@@ -101,7 +122,11 @@ export function readMetricsFile(path: string): MetricsFile {
     if (!problem) continue;
     // The last element of the split is the unterminated tail: what a killed write leaves.
     if (i === lines.length - 1) {
-      return { records, torn: { line: i + 1, text: line }, unterminated };
+      return { records, torn: { line: i + 1, text: line }, unterminated, damaged };
+    }
+    if (options.damaged === "collect") {
+      damaged.push({ line: i + 1, problem, text: lines[i] });
+      continue;
     }
     throw new SyntaxError(
       `Cannot read metrics log '${path}': line ${i + 1} ${problem} (${
@@ -110,7 +135,7 @@ export function readMetricsFile(path: string): MetricsFile {
       { cause },
     );
   }
-  return { records, unterminated };
+  return { records, unterminated, damaged };
 }
 
 /** Reads every record of a metrics log (a torn last line, from a kill, is dropped). */
@@ -123,6 +148,15 @@ export async function writeMetrics(path: string, records: readonly MetricsRecord
   await writeFileAtomic(path, records.map((r) => JSON.stringify(r) + "\n").join(""));
 }
 
+/** Options of {@link truncateMetrics}. */
+export interface TruncateMetricsOptions {
+  /**
+   * Move damaged lines (other than a torn last one) to this file, appended verbatim as JSON
+   * records `{ "line": n, "problem": "...", "text": "..." }`, instead of refusing the log.
+   */
+  setAsideDamaged?: string;
+}
+
 /** What {@link truncateMetrics} did. */
 export interface TruncateMetricsResult {
   /** Records kept (step <= the step given). */
@@ -131,22 +165,48 @@ export interface TruncateMetricsResult {
   dropped: number;
   /** The torn last line dropped, if there was one. */
   torn?: { line: number; text: string };
+  /** Damaged lines moved to `setAsideDamaged`. */
+  setAside: DamagedLine[];
 }
 
 /**
  * Rewrites the log (atomically) keeping only the records of steps <= `step`: what was logged
- * after the checkpoint a run resumes from. A missing log is left missing. Throws on a damaged
- * line other than a torn last one (see {@link readMetricsFile}); the file is untouched then.
+ * after the checkpoint a run resumes from. A missing log is left missing. A damaged line other
+ * than a torn last one throws (see {@link readMetricsFile}; the file is untouched then), or with
+ * `setAsideDamaged` is moved there first (the side file is written before the log is rewritten,
+ * so a crash in between duplicates a line at worst, never loses one).
  */
-export async function truncateMetrics(path: string, step: number): Promise<TruncateMetricsResult> {
+export async function truncateMetrics(
+  path: string,
+  step: number,
+  options: TruncateMetricsOptions = {},
+): Promise<TruncateMetricsResult> {
   let file: MetricsFile;
   try {
-    file = readMetricsFile(path);
+    file = readMetricsFile(path, { damaged: options.setAsideDamaged ? "collect" : "throw" });
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return { kept: 0, dropped: 0 };
+    if (e instanceof Deno.errors.NotFound) return { kept: 0, dropped: 0, setAside: [] };
     throw e;
   }
+  if (options.setAsideDamaged && file.damaged.length > 0) {
+    let before = "";
+    try {
+      before = await Deno.readTextFile(options.setAsideDamaged);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    if (before !== "" && !before.endsWith("\n")) before += "\n";
+    const added = file.damaged.map((d) => JSON.stringify(d) + "\n").join("");
+    await writeFileAtomic(options.setAsideDamaged, before + added);
+  }
   const kept = file.records.filter((r) => r.step <= step);
-  if (kept.length < file.records.length || file.unterminated) await writeMetrics(path, kept);
-  return { kept: kept.length, dropped: file.records.length - kept.length, torn: file.torn };
+  const rewrite = kept.length < file.records.length || file.unterminated ||
+    file.damaged.length > 0;
+  if (rewrite) await writeMetrics(path, kept);
+  return {
+    kept: kept.length,
+    dropped: file.records.length - kept.length,
+    torn: file.torn,
+    setAside: file.damaged,
+  };
 }

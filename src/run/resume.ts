@@ -12,7 +12,9 @@
  *   (`--lr 0.1 differs from the run's 0.06`).
  * - {@link resumeMetrics} makes `metrics.jsonl` read as one run up to the checkpoint: in the
  *   run's own folder the records logged after the checkpoint are dropped (those steps are done
- *   again); a branch gets the source run's records up to the checkpoint.
+ *   again), a torn last line (a kill mid-write) is dropped and a damaged line is moved to
+ *   {@link DAMAGED_METRICS} with a warning (never blocking the resume, never lost); a branch gets
+ *   the source run's records up to the checkpoint.
  *
  * Whether resuming would lose checkpoints is checked under the run folder's lock by the
  * `Checkpointer` (never by the plan alone, which reads without the lock).
@@ -27,6 +29,9 @@ import { readMetricsFile, truncateMetrics, writeMetrics } from "../io/metrics.ts
 import { type CheckpointMeta, readTrainCheckpointMeta } from "../ressl/checkpoint.ts";
 import type { TrainConfig } from "../ressl/config.ts";
 import { sameFolder } from "./checkpointer.ts";
+
+/** Where a resume moves the damaged lines of `metrics.jsonl` (beside it). */
+export const DAMAGED_METRICS = "metrics.damaged.jsonl";
 
 /** The command line disagrees with the run it resumes (a command exits with status 2 on it). */
 export class ResumeSettingsError extends Error {
@@ -236,8 +241,16 @@ export async function resumeMetrics(
     if (t) notes.push(`${path}: dropped line ${t.line}, cut short by an interrupted write`);
   };
   if (sameFolder(dirname(checkpoint), outDir)) {
-    const r = await truncateMetrics(target, step);
+    const aside = join(outDir, DAMAGED_METRICS);
+    const r = await truncateMetrics(target, step, { setAsideDamaged: aside });
     torn(target, r.torn);
+    if (r.setAside.length > 0) {
+      notes.push(
+        `warning: ${target}: damaged line(s) ${
+          r.setAside.map((d) => `${d.line} (${d.problem})`).join(", ")
+        } moved to ${aside}`,
+      );
+    }
     if (r.dropped > 0) {
       notes.push(`${target}: dropped ${r.dropped} record(s) logged after step ${step}`);
     }
@@ -248,8 +261,15 @@ export async function resumeMetrics(
     await Deno.remove(target).catch(() => {});
     return notes;
   }
-  const file = readMetricsFile(source);
+  const file = readMetricsFile(source, { damaged: "collect" });
   torn(source, file.torn);
+  if (file.damaged.length > 0) {
+    notes.push(
+      `warning: ${source}: damaged line(s) ${
+        file.damaged.map((d) => d.line).join(", ")
+      } not copied into the branch`,
+    );
+  }
   const kept = file.records.filter((r) => r.step <= step);
   await writeMetrics(target, kept);
   notes.push(

@@ -1,8 +1,8 @@
 /**
  * Claiming a run folder before a trainer touches it: take its lock ({@link RunLock}; a second
  * trainer is refused naming the first), then remove what a killed trainer of this folder left
- * half-written: the temporaries of atomic writes of its checkpoints, `metrics.jsonl` and
- * `config.json` (`.checkpoint-000000012.safetensors.<digits>.tmp`). Only those names are removed,
+ * half-written: the temporaries of atomic writes of its checkpoints, `metrics.jsonl` (and its
+ * damaged lines' side file) and `config.json` (`.checkpoint-000000012.safetensors.<digits>.tmp`). Only those names are removed,
  * and only under the lock, so no live writer can own them; other temporaries (a `plot` or `eval`
  * writing into the folder) are left alone.
  *
@@ -14,7 +14,7 @@ import { isCheckpointName } from "../io/checkpoint.ts";
 import { describeHolder, RunLock, type RunLockHolder } from "./run_lock.ts";
 
 /** Files of a run folder only its (locked) trainer writes. */
-const TRAINER_FILES = new Set(["metrics.jsonl", "config.json"]);
+const TRAINER_FILES = new Set(["metrics.jsonl", "config.json", "metrics.damaged.jsonl"]);
 
 /** Whether `name` is a file only the trainer of a run folder writes. */
 export function isTrainerFile(name: string): boolean {

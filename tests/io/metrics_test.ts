@@ -1,7 +1,8 @@
 /**
  * The metrics log: appended line by line; a torn last line (a kill during a write) is dropped and
- * reported, any other damaged line is refused naming the file and the line; truncation to a
- * step is an atomic rewrite that also drops a torn line and terminates the last line.
+ * reported, any other damaged line is refused naming the file and the line (or set aside
+ * verbatim, when asked); truncation to a step is an atomic rewrite that also drops a torn line
+ * and terminates the last line.
  */
 import assert from "node:assert/strict";
 import { MetricsLog, readMetrics, readMetricsFile, truncateMetrics } from "../../src/io/metrics.ts";
@@ -53,6 +54,17 @@ Deno.test("readMetrics refuses a damaged line before the last, naming the file a
     );
     await assert.rejects(() => truncateMetrics(path, 2), /line 3 is not JSON/);
     assert.equal(await Deno.readTextFile(path), before, "a refused truncation changes nothing");
+    // Set aside instead: the line goes, verbatim, to the side file before the log is rewritten.
+    const aside = `${path}.damaged`;
+    await Deno.writeTextFile(aside, "earlier"); // appended to, unterminated or not
+    const r = await truncateMetrics(path, 4, { setAsideDamaged: aside });
+    assert.deepEqual(r.setAside.map((d) => d.line), [3]);
+    assert.deepEqual(readMetrics(path).map((x) => x.step), [1, 2, 4]);
+    assert.deepEqual((await Deno.readTextFile(aside)).split("\n"), [
+      "earlier",
+      JSON.stringify({ line: 3, problem: "is not JSON", text: '{"kind":"step","step":3,"lo' }),
+      "",
+    ]);
     // JSON that is not a record is refused as well (a step is needed to truncate by it).
     await Deno.writeTextFile(path, '{"kind":"step","step":1}\n[1,2]\n{"kind":"step","step":2}\n');
     assert.throws(() => readMetrics(path), /line 2 is not a JSON object/);
@@ -80,7 +92,11 @@ Deno.test("truncateMetrics terminates a last line cut before its newline, so app
 Deno.test("truncateMetrics leaves a missing log missing", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    assert.deepEqual(await truncateMetrics(`${dir}/metrics.jsonl`, 3), { kept: 0, dropped: 0 });
+    assert.deepEqual(await truncateMetrics(`${dir}/metrics.jsonl`, 3), {
+      kept: 0,
+      dropped: 0,
+      setAside: [],
+    });
     assert.deepEqual([...Deno.readDirSync(dir)], []);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -4,7 +4,8 @@
  * and what the run was (the checkpoint's configuration; preset, data and limit from config.json,
  * new or old style); `checkResumeSettings` names every flag that disagrees; `resumeMetrics` cuts
  * the run's own log back to the checkpoint (atomically, a torn last line dropped with a note, a
- * damaged line refused by number) or starts a branch's log with the source's records.
+ * damaged line moved to a side file with a warning) or starts a branch's log with the source's
+ * records.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -14,6 +15,7 @@ import { readMetrics } from "../../src/io/metrics.ts";
 import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";
 import {
   checkResumeSettings,
+  DAMAGED_METRICS,
   planResume,
   readStoredRunInfo,
   resumeMetrics,
@@ -147,10 +149,18 @@ Deno.test("resumeMetrics: the run's own log is cut back to the checkpoint; damag
     assert.deepEqual(readMetrics(log).map((r) => r.step), [1, 2]);
     assert.match(notes.join("\n"), /dropped line 4, cut short by an interrupted write/);
     assert.match(notes.join("\n"), /dropped 1 record\(s\) logged after step 2/);
-    const damaged = rec(1) + "\nnot json\n" + rec(2) + "\n";
-    await Deno.writeTextFile(log, damaged);
-    await assert.rejects(() => resumeMetrics(dir, ckpt, 2), /line 2 is not JSON/);
-    assert.equal(await Deno.readTextFile(log), damaged, "a refusal changes nothing");
+    // A damaged line in the middle does not block the resume: it moves, verbatim, to a side file.
+    await Deno.writeTextFile(log, rec(1) + "\nnot json\n" + rec(2) + "\n" + rec(3) + "\n");
+    const moved = await resumeMetrics(dir, ckpt, 2);
+    assert.deepEqual(readMetrics(log).map((r) => r.step), [1, 2]);
+    assert.match(
+      moved.join("\n"),
+      /warning: .*metrics\.jsonl: damaged line\(s\) 2 \(is not JSON\) moved to .*metrics\.damaged\.jsonl/,
+    );
+    const aside = (await Deno.readTextFile(join(dir, DAMAGED_METRICS))).trim().split("\n");
+    assert.deepEqual(aside.map((l) => JSON.parse(l)), [
+      { line: 2, problem: "is not JSON", text: "not json" },
+    ]);
   });
 });
 
