@@ -106,7 +106,8 @@ export function declaredKernels(dir: string): DeclaredKernel[] {
   const out: DeclaredKernel[] = [];
   for (const f of sourceFiles(dir).filter((f) => f.endsWith(".cu"))) {
     const text = Deno.readTextFileSync(join(dir, f));
-    const re = /extern\s+"C"\s+__global__\s+void\s+([A-Za-z_]\w*)\s*\(([^)]*)\)/g;
+    const re =
+      /extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\s*\([^)]*\)\s+)?([A-Za-z_]\w*)\s*\(([^)]*)\)/g;
     for (const match of text.matchAll(re)) {
       const args = match[2].split(",").map((a) => a.trim()).filter((a) => a.length > 0);
       out.push({ name: match[1], args: args.map((a) => launchType(a, `${f}: ${match[1]}`)) });

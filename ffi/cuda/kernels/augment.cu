@@ -1,10 +1,10 @@
 // The augmentation kernel: one normalised view per image of a u8 NHWC batch, from per-sample
 // parameter rows (src/backend/augment_layout.ts), with the arithmetic of src/image/*.ts
-// (applyViewParams): crop + antialiased bilinear resize (torchvision/PIL weights), then the steps in
-// their order (flip, ColorJitter sub-ops in the row's order, grayscale, Gaussian blur with reflect
-// padding), then Normalize. Launch: one block per sample (grid n, or fewer: blocks stride over the
-// samples), block a multiple of 32 (at most 1024); `work` holds n * 2 * c * size * size floats of
-// scratch. Arguments: README.md.
+// (applyViewParams): crop + antialiased bilinear resize (torchvision/PIL weights), then the steps
+// in their order (flip, ColorJitter sub-ops in the row's order, grayscale, Gaussian blur with
+// reflect padding), then Normalize. Launch: one block per sample (grid n, or fewer: blocks stride
+// over the samples), block a multiple of 32 (at most 1024); `work` holds n * 2 * c * size * size
+// floats of scratch. Arguments: README.md.
 //
 // How it runs: the flip is folded into the resize (a mirror permutes pixels, and every other step
 // commutes with it: per-pixel ops, the contrast mean, the symmetric blur with reflect padding).
@@ -134,7 +134,9 @@ __device__ inline void resize_pixel(const unsigned char* img, int w, int c, cons
   for (int ch = 0; ch < c; ch++) v[ch] = acc[ch] * (1.0f / 255.0f);
 }
 
-__device__ inline float luma(const float* v) { return LUMA_R * v[0] + LUMA_G * v[1] + LUMA_B * v[2]; }
+__device__ inline float luma(const float* v) {
+  return LUMA_R * v[0] + LUMA_G * v[1] + LUMA_B * v[2];
+}
 
 /** torchvision's adjust_hue on one RGB pixel (_rgb2hsv, shift, _hsv2rgb). */
 __device__ inline void hue_pixel(float* v, float shift) {
@@ -287,21 +289,20 @@ __device__ inline void augment_body(const unsigned char* images, const float* pa
   }
 }
 
-extern "C" __global__ void augment_views_f32(const unsigned char* images, const float* params,
-                                             float* out, float* work, int n, int h, int w, int c,
-                                             int size, int steps, int blur_kernel, float mean0,
-                                             float mean1, float mean2, float std0, float std1,
-                                             float std2) {
+// At most 1024 threads per block on every target (sm_80 would otherwise use 80 registers).
+extern "C" __global__ void __launch_bounds__(RESSL_MAX_BLOCK)
+    augment_views_f32(const unsigned char* images, const float* params, float* out, float* work,
+                      int n, int h, int w, int c, int size, int steps, int blur_kernel, float mean0,
+                      float mean1, float mean2, float std0, float std1, float std2) {
   const float mean[3] = {mean0, mean1, mean2};
   const float inv_std[3] = {1.0f / std0, 1.0f / std1, 1.0f / std2};
   augment_body(images, params, out, work, n, h, w, c, size, steps, blur_kernel, mean, inv_std);
 }
 
-extern "C" __global__ void augment_views_bf16(const unsigned char* images, const float* params,
-                                              bf16_t* out, float* work, int n, int h, int w, int c,
-                                              int size, int steps, int blur_kernel, float mean0,
-                                              float mean1, float mean2, float std0, float std1,
-                                              float std2) {
+extern "C" __global__ void __launch_bounds__(RESSL_MAX_BLOCK)
+    augment_views_bf16(const unsigned char* images, const float* params, bf16_t* out, float* work,
+                       int n, int h, int w, int c, int size, int steps, int blur_kernel,
+                       float mean0, float mean1, float mean2, float std0, float std1, float std2) {
   const float mean[3] = {mean0, mean1, mean2};
   const float inv_std[3] = {1.0f / std0, 1.0f / std1, 1.0f / std2};
   augment_body(images, params, out, work, n, h, w, c, size, steps, blur_kernel, mean, inv_std);

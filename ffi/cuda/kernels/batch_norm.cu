@@ -7,7 +7,8 @@
 // Launch sequence per call (README.md has the arguments and shapes):
 //   training forward: batch_norm_stats_partial -> batch_norm_stats_finish -> batch_norm_apply
 //   inference forward: batch_norm_apply (with the running statistics)
-//   backward: batch_norm_backward_partial -> batch_norm_backward_finish -> batch_norm_backward_apply
+//   backward: batch_norm_backward_partial -> batch_norm_backward_finish
+//             -> batch_norm_backward_apply
 // The partial kernels run on grid (splits, c): block s of channel ci reduces the s-th contiguous
 // slice of the channel's M = n * hw elements and writes its result to a workspace of
 // c * splits * 2 floats; the finish kernels combine the splits of each channel in order (f64), so

@@ -126,8 +126,9 @@ extern "C" __global__ void l2_normalize_f32(const float* x, float* y, int rows, 
 }
 
 /**
- * Gradient of l2_normalize: where eps <= norm and norm > 0, dx = dy / norm - x * sum(dy x) / norm^3;
- * otherwise the denominator was the constant eps and dx = dy / eps. One block per row.
+ * Gradient of l2_normalize: where eps <= norm and norm > 0,
+ * dx = dy / norm - x * sum(dy x) / norm^3; otherwise the denominator was the constant eps and
+ * dx = dy / eps. One block per row.
  */
 extern "C" __global__ void l2_normalize_backward_f32(const float* x, const float* dy, float* dx,
                                                      int rows, int cols, float eps) {
