@@ -52,22 +52,39 @@ cudnnStatus_t build(cudnnTensorDescriptor_t xd, cudnnFilterDescriptor_t wd, cudn
   TensorDesc* y = tensor_of(yd);
   FilterDesc* w = filter_of(wd);
   ConvDesc* c = conv_of(cd);
-  if (!x || !y || !w || !c) return CUDNN_STATUS_BAD_PARAM;
-  if (x->nb < 3 || x->nb != y->nb || x->nb != w->nb || x->nb != c->spatial + 2) return CUDNN_STATUS_BAD_PARAM;
-  if (x->dtype != w->dtype || x->dtype != y->dtype) return CUDNN_STATUS_BAD_PARAM;
-  if (x->dims[1] != w->dims[1] * c->groups || w->dims[0] % c->groups != 0) return CUDNN_STATUS_BAD_PARAM;
-  if (x->nb != 4) return CUDNN_STATUS_NOT_SUPPORTED;
+  if (!x || !y || !w || !c) return fail(CUDNN_STATUS_BAD_PARAM, "a descriptor is null or destroyed");
+  if (x->nb < 3 || x->nb != y->nb || x->nb != w->nb || x->nb != c->spatial + 2)
+    return fail(CUDNN_STATUS_BAD_PARAM,
+                "descriptor ranks differ: image tensor %d, other tensor %d, filter %d, convolution "
+                "%d spatial dimensions",
+                x->nb, y->nb, w->nb, c->spatial);
+  if (x->dtype != w->dtype || x->dtype != y->dtype)
+    return fail(CUDNN_STATUS_BAD_PARAM, "data types differ: tensors %d and %d, filter %d", x->dtype,
+                y->dtype, w->dtype);
+  if (x->dims[1] != w->dims[1] * c->groups || w->dims[0] % c->groups != 0)
+    return fail(CUDNN_STATUS_BAD_PARAM, "%d input channels, filter of %d channels x %d groups",
+                x->dims[1], w->dims[1], c->groups);
+  if (x->nb != 4) return fail(CUDNN_STATUS_NOT_SUPPORTED, "the stand-in computes 2-D convolutions only");
   int p = out_size(x->dims[2], c->pad[0], w->dims[2], c->dilation[0], c->stride[0]);
   int q = out_size(x->dims[3], c->pad[1], w->dims[3], c->dilation[1], c->stride[1]);
-  if (p < 0 || q < 0) return CUDNN_STATUS_BAD_PARAM;
+  if (p < 0 || q < 0)
+    return fail(CUDNN_STATUS_BAD_PARAM, "the %dx%d filter is larger than the padded %dx%d input",
+                w->dims[2], w->dims[3], x->dims[2], x->dims[3]);
   if (y->dims[0] != x->dims[0] || y->dims[1] != w->dims[0] || y->dims[2] != p || y->dims[3] != q)
-    return CUDNN_STATUS_BAD_PARAM;
+    return fail(CUDNN_STATUS_BAD_PARAM, "the output tensor is %dx%dx%dx%d, the convolution gives %dx%dx%dx%d",
+                y->dims[0], y->dims[1], y->dims[2], y->dims[3], x->dims[0], w->dims[0], p, q);
   bool f32 = x->dtype == CUDNN_DATA_FLOAT, bf16 = x->dtype == CUDNN_DATA_BFLOAT16;
-  if (!(f32 || bf16) || c->compute != CUDNN_DATA_FLOAT) return CUDNN_STATUS_NOT_SUPPORTED;
-  if (c->groups != 1 || c->dilation[0] != 1 || c->dilation[1] != 1) return CUDNN_STATUS_NOT_SUPPORTED;
+  if (!(f32 || bf16) || c->compute != CUDNN_DATA_FLOAT)
+    return fail(CUDNN_STATUS_NOT_SUPPORTED,
+                "the stand-in computes f32 or bf16 data with f32 compute (data %d, compute %d)", x->dtype,
+                c->compute);
+  if (c->groups != 1 || c->dilation[0] != 1 || c->dilation[1] != 1)
+    return fail(CUDNN_STATUS_NOT_SUPPORTED, "the stand-in computes groups 1 and dilation 1 only");
   for (int i = 0; i < 4; ++i)
-    if (x->strides[i] < 0 || y->strides[i] < 0) return CUDNN_STATUS_NOT_SUPPORTED;
-  if (w->format == CUDNN_TENSOR_NCHW_VECT_C) return CUDNN_STATUS_NOT_SUPPORTED;
+    if (x->strides[i] < 0 || y->strides[i] < 0)
+      return fail(CUDNN_STATUS_NOT_SUPPORTED, "negative tensor strides");
+  if (w->format == CUDNN_TENSOR_NCHW_VECT_C)
+    return fail(CUDNN_STATUS_NOT_SUPPORTED, "vectorised filter format");
   ConvProblem& b = *pb;
   b.n = x->dims[0], b.c = x->dims[1], b.h = x->dims[2], b.w = x->dims[3];
   b.k = w->dims[0], b.r = w->dims[2], b.s = w->dims[3], b.p = p, b.q = q;
@@ -157,7 +174,7 @@ cudnnStatus_t workspace_size(Dir d, cudnnHandle_t handle, cudnnTensorDescriptor_
   ConvProblem pb;
   if (cudnnStatus_t st = build(xd, wd, cd, yd, &pb)) return st;
   long long ws = workspace_for(d, algo, pb);
-  if (ws < 0) return CUDNN_STATUS_NOT_SUPPORTED;
+  if (ws < 0) return fail(CUDNN_STATUS_NOT_SUPPORTED, "algorithm %d is not emulated", algo);
   *size = (size_t)ws;
   return CUDNN_STATUS_SUCCESS;
 }
@@ -172,8 +189,10 @@ cudnnStatus_t submit(Dir d, const char* what, cudnnHandle_t handle, const void* 
   ConvProblem pb;
   if (cudnnStatus_t st = build(xd, wd, cd, yd, &pb)) return st;
   long long need = workspace_for(d, algo, pb);
-  if (need < 0) return CUDNN_STATUS_NOT_SUPPORTED;
-  if ((size_t)need > workspace_bytes || (need > 0 && !workspace)) return CUDNN_STATUS_BAD_PARAM;
+  if (need < 0) return fail(CUDNN_STATUS_NOT_SUPPORTED, "%s: algorithm %d is not emulated", what, algo);
+  if ((size_t)need > workspace_bytes || (need > 0 && !workspace))
+    return fail(CUDNN_STATUS_BAD_PARAM, "%s: algorithm %d needs a %lld-byte workspace, got %zu bytes at %p",
+                what, algo, need, workspace_bytes, workspace);
   ConvJob* job = new ConvJob{d, pb, algo, in1, in2, out, *(const float*)alpha, *(const float*)beta,
                              workspace, (size_t)need, what, elapsed};
   int r = ressl_emu_enqueue_host((CUstream)h->stream, run_conv, job, [](void* p) { delete (ConvJob*)p; },

@@ -51,6 +51,9 @@ TensorDesc* tensor_of(cudnnTensorDescriptor_t d);
 FilterDesc* filter_of(cudnnFilterDescriptor_t d);
 ConvDesc* conv_of(cudnnConvolutionDescriptor_t d);
 
+/* Records why a call fails (cudnnGetLastErrorString) and returns `status`. */
+cudnnStatus_t fail(cudnnStatus_t status, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Bytes per element of the data types the stand-in computes with (0 for others). */
 int element_size(cudnnDataType_t t);
 

@@ -3,8 +3,13 @@
  * device: without one cudnnCreate answers CUDNN_STATUS_NOT_INITIALIZED, like the real library),
  * the stream, and cudnnGetErrorString with the real library's strings.
  */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
 #include <mutex>
 #include <set>
+#include <string>
 
 #include "../include/ressl_emu_api.h"
 #include "desc.h"
@@ -18,6 +23,20 @@ std::set<Handle*> g_handles;
 /* CUDA runtime version the real cuDNN 9.24 reports (cudnnGetCudartVersion). */
 constexpr size_t kCudartVersion = 13030;
 }  // namespace
+
+namespace {
+thread_local std::string t_last_error;
+}
+
+cudnnStatus_t fail(cudnnStatus_t status, const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  t_last_error = std::string(cudnnGetErrorString(status)) + "; Reason: " + buf;
+  return status;
+}
 
 Handle* handle_of(cudnnHandle_t h) {
   std::lock_guard<std::mutex> lock(g_mu);
@@ -129,6 +148,14 @@ const StatusName kNames[] = {
 };
 #undef S
 }  // namespace
+
+/* The stand-in's message for the most recent failure on this thread ("" if none); cleared by
+ * reading it. */
+CUDNN_EXPORT void cudnnGetLastErrorString(char* message, size_t max_size) {
+  if (!message || max_size == 0) return;
+  snprintf(message, max_size, "%s", t_last_error.c_str());
+  t_last_error.clear();
+}
 
 CUDNN_EXPORT const char* cudnnGetErrorString(cudnnStatus_t status) {
   for (const StatusName& s : kNames)

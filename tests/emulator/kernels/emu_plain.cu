@@ -75,3 +75,8 @@ extern "C" __global__ void emu_args(char c, double d, long long* out, short s, f
     out[3] = (long long)(f * 2.0f);
   }
 }
+
+// Compiled for at most 128 threads per block: a larger launch is refused.
+extern "C" __global__ void __launch_bounds__(128) emu_bounded(int* out) {
+  out[blockIdx.x * blockDim.x + threadIdx.x] = threadIdx.x;
+}

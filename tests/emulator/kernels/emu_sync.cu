@@ -25,14 +25,15 @@ extern "C" __global__ void emu_block_sum(const float* x, int n, float* out) {
   }
 }
 
-// Reverses each block's slice of `in` through dynamic shared memory (size: blockDim.x ints).
+// Reverses each block's slice of `in` through dynamic shared memory (size: blockDim.x ints):
+// out[i] = in[j] with j mirrored inside the block, where both i and j are below n.
 extern "C" __global__ void emu_dyn_reverse(const int* in, int* out, int n) {
   extern __shared__ int tile[];
   int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) tile[threadIdx.x] = in[i];
   __syncthreads();
   int j = blockIdx.x * blockDim.x + (blockDim.x - 1 - threadIdx.x);
-  if (j < n) out[i] = tile[blockDim.x - 1 - threadIdx.x];
+  if (i < n && j < n) out[i] = tile[blockDim.x - 1 - threadIdx.x];
 }
 
 // Two dynamic shared arrays carved from one extern buffer (float then int), aligned declaration.
