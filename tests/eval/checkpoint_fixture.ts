@@ -12,6 +12,10 @@ import { type CheckpointMeta, stateTrees } from "../../src/ressl/checkpoint.ts";
 import { disposeTrainState } from "../../src/ressl/step.ts";
 import { createContext, mapTree, type Tensor, type TensorTree } from "../../src/tensor/mod.ts";
 
+/** Images the fixture's run trained on, in batches of 32: 7 steps an epoch. */
+const IMAGES = 224;
+const STEPS_PER_EPOCH = IMAGES / 32;
+
 /** What the fixture may change. */
 export interface FixtureOptions {
   preset?: string;
@@ -70,13 +74,16 @@ export async function writeFixtureCheckpoint(
   for (const [name, tree] of Object.entries(trees)) {
     out[name] = name === "queue" || name === "momentum" ? tree : perturb(tree, ++i);
   }
+  const step = opts.step ?? 7;
   const meta: CheckpointMeta = {
-    step: opts.step ?? 7,
-    epoch: 1,
+    step,
+    epoch: step > 0 && step % STEPS_PER_EPOCH === 0
+      ? step / STEPS_PER_EPOCH - 1
+      : Math.floor(step / STEPS_PER_EPOCH),
     seed: config.seed,
     queuePtr: 0,
     dataset: "fixture",
-    images: 224,
+    images: IMAGES,
     config,
   };
   await saveCheckpoint(path, { trees: out, meta });
