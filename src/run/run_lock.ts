@@ -15,7 +15,7 @@
  * @module
  */
 
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 
 /** Name of the lock file inside a run folder. */
@@ -93,6 +93,9 @@ export class RunLock {
    */
   static async acquire(dir: string, options: RunLockOptions = {}): Promise<RunLock> {
     let createdDir = false;
+    if (existsSync(dir) && !statSync(dir).isDirectory()) {
+      throw new Error(`Cannot use run folder '${dir}': it is a file, not a folder`);
+    }
     if (!existsSync(dir)) {
       if (options.create === false) {
         throw new Error(`Cannot lock run folder '${dir}': no such folder`);
@@ -102,7 +105,12 @@ export class RunLock {
     }
     const path = join(dir, RUN_LOCK_NAME);
     for (let attempt = 0; attempt < 10; attempt++) {
-      const file = await Deno.open(path, { read: true, write: true, create: true });
+      let file: Deno.FsFile;
+      try {
+        file = await Deno.open(path, { read: true, write: true, create: true });
+      } catch (e) {
+        throw new Error(`Cannot lock run folder '${dir}': ${(e as Error).message}`, { cause: e });
+      }
       let locked: boolean;
       try {
         locked = await file.tryLock(true);

@@ -56,6 +56,17 @@ Deno.test("RunLock: a second holder is refused naming the first; release frees a
     lock.release(); // twice is fine
     assert.ok(!existsSync(dir), "the folder the lock created is removed when left empty");
 
+    await Deno.writeTextFile(dir, "a file");
+    await assert.rejects(
+      () => RunLock.acquire(dir),
+      /run folder '.*run': it is a file, not a folder/,
+    );
+    await Deno.remove(dir);
+    if (Deno.uid() !== 0) { // root writes anywhere
+      await Deno.mkdir(dir, { mode: 0o500 });
+      await assert.rejects(() => RunLock.acquire(dir), /Cannot lock run folder '.*run': .*denied/i);
+      await Deno.remove(dir);
+    }
     await Deno.mkdir(dir);
     const again = await RunLock.acquire(dir);
     await Deno.writeTextFile(join(dir, "metrics.jsonl"), "");
