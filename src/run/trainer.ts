@@ -7,6 +7,10 @@
  * checkpoints first, and a stop with a clear error on a non-finite loss (no checkpoint is written
  * after it).
  *
+ * Speed is measured on training steps only: the clock behind images/s pauses while the kNN
+ * monitor runs and checkpoints are written, and the ETA adds the time those are still expected
+ * to take (measured the last time each ran). Both show a sign of life on the progress display.
+ *
  * Step `s` uses the key `foldIn(root, "step", s)` and batch `s % stepsPerEpoch` of epoch
  * `floor(s / stepsPerEpoch)`, whose images and views depend only on the seed: a resumed run repeats
  * the uninterrupted one step for step.
@@ -71,10 +75,12 @@ export interface TrainRunResult {
   stepsThisRun: number;
   /** The last logged loss. */
   finalLoss: number;
-  /** Images per second of this call. */
+  /** Images per second of this call's training steps (kNN monitor and checkpoints excluded). */
   imagesPerSecond: number;
   /** Seconds this call took (from the first step). */
   wallSeconds: number;
+  /** Seconds of `wallSeconds` spent in training steps (the rest: kNN monitor, checkpoints). */
+  trainSeconds: number;
   /** Why the run stopped: its last epoch, `maxSteps`, or a stop request. */
   stoppedBy: "end" | "max-steps" | "signal";
   /** The last checkpoint this call wrote. */
@@ -139,6 +145,33 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
     const startStep = state.step;
     const t0 = performance.now();
     const elapsed = () => (performance.now() - t0) / 1000;
+    // The training clock: wall time minus the kNN monitor and checkpoints.
+    let pausedMs = 0;
+    const trainSeconds = () => (performance.now() - t0 - pausedMs) / 1000;
+    const paused = async <T>(
+      work: () => T | Promise<T>,
+    ): Promise<{ value: T; seconds: number }> => {
+      const start = performance.now();
+      try {
+        return { value: await work(), seconds: (performance.now() - start) / 1000 };
+      } finally {
+        pausedMs += performance.now() - start;
+      }
+    };
+    const knnDue = (epoch: number) => config.knnEvery > 0 && (epoch + 1) % config.knnEvery === 0;
+    const lastEpoch = Math.ceil(limit / spe) - 1;
+    const cost = { knn: NaN, checkpoint: NaN };
+    /** Seconds of kNN monitor and checkpoints still to come after epoch `epoch` closes. */
+    const pendingAfter = (epoch: number) => {
+      let s = 0;
+      for (let e = epoch + 1; e <= lastEpoch; e++) {
+        if (knnDue(e) && (e + 1) * spe <= limit) s += Number.isNaN(cost.knn) ? 0 : cost.knn;
+        if (checkpointer.dueAfterEpoch(e) || e === lastEpoch) {
+          s += Number.isNaN(cost.checkpoint) ? 0 : cost.checkpoint;
+        }
+      }
+      return s;
+    };
     let log: MetricsLog | undefined;
     let flusher: MetricsFlusher | undefined;
     try {
@@ -155,15 +188,20 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
         totalSteps: limit,
         startStep,
         queueSize: config.ressl.queueSize,
-        elapsed,
+        elapsed: trainSeconds,
         lastCheckpoint: () => checkpointer.last?.path,
       });
       const step = createTrainStep(trainStepConfig(config, spe));
       const [c, s] = [config.model.inChannels, config.image.size];
       const stopRequested = () => opts.stop?.requested === true;
+      const progress = opts.progress;
+      progress?.activity(
+        `step ${state.step}/${limit}: starting (the first steps build the kernels)`,
+      );
       for (let epoch = Math.floor(state.step / spe); epoch < config.epochs; epoch++) {
         if (state.step >= limit) break;
         flusher.beginEpoch();
+        progress?.setPendingSeconds(pendingAfter(epoch - 1));
         for await (const b of loader.epoch(epoch, { startBatch: state.step % spe })) {
           const n = b.indices.length;
           const current: TrainState = state;
@@ -192,16 +230,36 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
             loss: flusher.epochLoss(),
             seconds: elapsed(),
           };
-          if (config.knnEvery > 0 && (epoch + 1) % config.knnEvery === 0) {
-            const acc = knnMonitor(ctx, config, opts.knnData, state);
+          if (knnDue(epoch)) {
+            const label = `epoch ${epoch + 1}: kNN monitor`;
+            const { value: acc, seconds } = await paused(() =>
+              knnMonitor(
+                ctx,
+                config,
+                opts.knnData,
+                state,
+                (p) =>
+                  p.phase === "encoding"
+                    ? progress?.activity(`${label}, encoding`, p.done, p.total, "images")
+                    : progress?.activity(`${label}: classifying ${p.total} test images`),
+              )
+            );
+            cost.knn = seconds;
             record.knnTop1 = acc.top1;
             record.knnTop5 = acc.top5;
-            opts.progress?.message(
-              `epoch ${epoch + 1}: kNN top-1 ${acc.top1.toFixed(2)}% top-5 ${acc.top5.toFixed(2)}%`,
+            record.knnSeconds = seconds;
+            progress?.message(
+              `epoch ${epoch + 1}: kNN top-1 ${acc.top1.toFixed(2)}% top-5 ${
+                acc.top5.toFixed(2)
+              }% (${opts.knnData!.test.length} test images, ${seconds.toFixed(1)} s)`,
             );
           }
           log.write(record);
-          if (checkpointer.dueAfterEpoch(epoch)) await checkpointer.save(state, epoch);
+          if (checkpointer.dueAfterEpoch(epoch)) {
+            progress?.activity(`epoch ${epoch + 1}: writing the checkpoint`);
+            cost.checkpoint = (await paused(() => checkpointer.save(state, epoch))).seconds;
+          }
+          progress?.setPendingSeconds(pendingAfter(epoch));
         }
         if (stopRequested() || state.step >= limit) break;
       }
@@ -211,16 +269,19 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
         ? "max-steps"
         : "end";
       if (!checkpointer.holds(state.step)) {
-        await checkpointer.save(state, Math.floor(state.step / spe));
+        progress?.activity(`step ${state.step}: writing the checkpoint`);
+        await paused(() => checkpointer.save(state, Math.floor(state.step / spe)));
       }
       const wallSeconds = elapsed();
       const done = state.step - startStep;
+      const train = trainSeconds();
       return {
         steps: startStep + done,
         stepsThisRun: done,
         finalLoss: flusher.lastLoss,
-        imagesPerSecond: done * config.batchSize / Math.max(wallSeconds, 1e-9),
+        imagesPerSecond: done * config.batchSize / Math.max(train, 1e-9),
         wallSeconds,
+        trainSeconds: train,
         stoppedBy,
         lastCheckpoint: checkpointer.last?.path,
       };
