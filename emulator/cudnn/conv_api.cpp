@@ -257,25 +257,39 @@ cudnnStatus_t find(Dir d, const char* what, cudnnHandle_t handle, cudnnTensorDes
 
 using namespace emu_cudnn;
 
+/* Writes the output dimensions one by one, as the real library does: a spatial dimension that
+ * does not fit fails the call after the earlier dimensions were written. */
+static cudnnStatus_t output_dims(const cudnnConvolutionDescriptor_t cd, const cudnnTensorDescriptor_t xd,
+                                 const cudnnFilterDescriptor_t wd, int nbDims, int* const* out) {
+  TensorDesc* x = tensor_of(xd);
+  FilterDesc* w = filter_of(wd);
+  ConvDesc* c = conv_of(cd);
+  if (!x || !w || !c) return fail(CUDNN_STATUS_BAD_PARAM, "a descriptor is null or destroyed");
+  if (x->nb < 3 || x->nb != w->nb || x->nb != c->spatial + 2 || nbDims != x->nb)
+    return fail(CUDNN_STATUS_BAD_PARAM, "ranks differ: tensor %d, filter %d, convolution %d + 2, asked %d",
+                x->nb, w->nb, c->spatial, nbDims);
+  if (x->dims[1] != w->dims[1] * c->groups)
+    return fail(CUDNN_STATUS_BAD_PARAM, "%d input channels, filter of %d channels x %d groups", x->dims[1],
+                w->dims[1], c->groups);
+  *out[0] = x->dims[0];
+  *out[1] = w->dims[0];
+  for (int i = 0; i < c->spatial; ++i) {
+    int o = out_size(x->dims[i + 2], c->pad[i], w->dims[i + 2], c->dilation[i], c->stride[i]);
+    if (o < 0)
+      return fail(CUDNN_STATUS_BAD_PARAM, "spatial dimension %d: the filter is larger than the padded input", i);
+    *out[i + 2] = o;
+  }
+  return CUDNN_STATUS_SUCCESS;
+}
+
 CUDNN_EXPORT cudnnStatus_t cudnnGetConvolutionNdForwardOutputDim(const cudnnConvolutionDescriptor_t cd,
                                                                  const cudnnTensorDescriptor_t xd,
                                                                  const cudnnFilterDescriptor_t wd,
                                                                  int nbDims, int tensorOuputDimA[]) {
-  TensorDesc* x = tensor_of(xd);
-  FilterDesc* w = filter_of(wd);
-  ConvDesc* c = conv_of(cd);
-  if (!x || !w || !c || !tensorOuputDimA) return CUDNN_STATUS_BAD_PARAM;
-  if (x->nb < 3 || x->nb != w->nb || x->nb != c->spatial + 2 || nbDims != x->nb) return CUDNN_STATUS_BAD_PARAM;
-  if (x->dims[1] != w->dims[1] * c->groups) return CUDNN_STATUS_BAD_PARAM;
-  int out[CUDNN_DIM_MAX];
-  out[0] = x->dims[0];
-  out[1] = w->dims[0];
-  for (int i = 0; i < c->spatial; ++i) {
-    out[i + 2] = out_size(x->dims[i + 2], c->pad[i], w->dims[i + 2], c->dilation[i], c->stride[i]);
-    if (out[i + 2] < 0) return CUDNN_STATUS_BAD_PARAM;
-  }
-  for (int i = 0; i < nbDims; ++i) tensorOuputDimA[i] = out[i];
-  return CUDNN_STATUS_SUCCESS;
+  if (!tensorOuputDimA || nbDims < 0 || nbDims > CUDNN_DIM_MAX) return CUDNN_STATUS_BAD_PARAM;
+  int* out[CUDNN_DIM_MAX];
+  for (int i = 0; i < nbDims; ++i) out[i] = &tensorOuputDimA[i];
+  return output_dims(cd, xd, wd, nbDims, out);
 }
 
 CUDNN_EXPORT cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(const cudnnConvolutionDescriptor_t cd,
@@ -283,11 +297,8 @@ CUDNN_EXPORT cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(const cudnnConv
                                                                  const cudnnFilterDescriptor_t wd,
                                                                  int* n, int* c, int* h, int* w) {
   if (!n || !c || !h || !w) return CUDNN_STATUS_BAD_PARAM;
-  int out[4];
-  cudnnStatus_t st = cudnnGetConvolutionNdForwardOutputDim(cd, xd, wd, 4, out);
-  if (st != CUDNN_STATUS_SUCCESS) return st;
-  *n = out[0], *c = out[1], *h = out[2], *w = out[3];
-  return CUDNN_STATUS_SUCCESS;
+  int* out[4] = {n, c, h, w};
+  return output_dims(cd, xd, wd, 4, out);
 }
 
 #define MAX_COUNT(NAME, N) \

@@ -90,7 +90,7 @@ cudnnStatus_t set_tensor(TensorDesc* d, cudnnDataType_t t, int nb, const int* di
 cudnnStatus_t set_tensor_format(TensorDesc* d, cudnnTensorFormat_t f, cudnnDataType_t t, int nb,
                                 const int* dims) {
   if (!d || !dims) return CUDNN_STATUS_BAD_PARAM;
-  if (!valid_format(f) || (f == CUDNN_TENSOR_NCHW_VECT_C) != vector_dtype(t))
+  if (!valid_format(f) || (f == CUDNN_TENSOR_NCHW_VECT_C && !vector_dtype(t)))
     return CUDNN_STATUS_BAD_PARAM;
   if (nb > CUDNN_DIM_MAX) return CUDNN_STATUS_NOT_SUPPORTED;
   if (nb < 2) return CUDNN_STATUS_BAD_PARAM;
@@ -105,7 +105,7 @@ cudnnStatus_t set_filter(FilterDesc* d, cudnnDataType_t t, cudnnTensorFormat_t f
   if (!d || !dims) return CUDNN_STATUS_BAD_PARAM;
   if (nb > CUDNN_DIM_MAX) return CUDNN_STATUS_NOT_SUPPORTED;
   if (nb < 3 || !valid_dtype(t) || !valid_format(f) ||
-      (f == CUDNN_TENSOR_NCHW_VECT_C) != vector_dtype(t))
+      (f == CUDNN_TENSOR_NCHW_VECT_C && !vector_dtype(t)))
     return CUDNN_STATUS_BAD_PARAM;
   for (int i = 0; i < nb; ++i)
     if (dims[i] <= 0) return CUDNN_STATUS_BAD_PARAM;

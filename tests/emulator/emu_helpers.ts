@@ -349,9 +349,12 @@ export function openEmu(build = true): Emu {
 /**
  * Runs one case of isolated.ts in its own Deno process (its own emulated device: no other test
  * file can synchronise its streams or share its sticky errors), with `env` added to the
- * environment; throws the case's failure.
+ * environment; returns what the case returned, throws its failure.
  */
-export async function runIsolated(name: string, env: Record<string, string> = {}): Promise<void> {
+export async function runIsolated(
+  name: string,
+  env: Record<string, string> = {},
+): Promise<unknown> {
   ensureBuilt();
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", join(ROOT, "tests", "emulator", "isolated.ts"), name],
@@ -361,7 +364,7 @@ export async function runIsolated(name: string, env: Record<string, string> = {}
   }).output();
   const text = decoder.decode(out.stdout);
   const line = text.trim().split("\n").at(-1) ?? "";
-  let result: { ok?: boolean; error?: string };
+  let result: { ok?: boolean; error?: string; value?: unknown };
   try {
     result = JSON.parse(line);
   } catch {
@@ -374,4 +377,5 @@ export async function runIsolated(name: string, env: Record<string, string> = {}
   if (!result.ok) {
     throw new Error(`isolated case ${name}: ${result.error}\n${decoder.decode(out.stderr)}`);
   }
+  return result.value;
 }

@@ -149,3 +149,44 @@ export function primaryContextRelease(): void {
   emu.ok(emu.s.cuCtxSetCurrent(Deno.UnsafePointer.create(ctx[0])), "set current");
   assert.equal(emu.s.cuMemFree_v2(p), CU.INVALID_VALUE, "the old allocation went with the context");
 }
+
+/** The cuBLAS stand-in faults like a kernel when a matrix is not in device memory. */
+export function cublasHostPointer(): void {
+  const emu = openEmu(false);
+  const blas = Deno.dlopen(join(LIB_DIR, "libcublas.so.13"), {
+    cublasCreate_v2: { parameters: ["buffer"], result: "i32" },
+    cublasSgemm_v2: {
+      parameters: [
+        "pointer",
+        "i32",
+        "i32",
+        "i32",
+        "i32",
+        "i32",
+        "buffer",
+        "u64",
+        "i32",
+        "u64",
+        "i32",
+        "buffer",
+        "u64",
+        "i32",
+      ],
+      result: "i32",
+    },
+  });
+  const out = new BigUint64Array(1);
+  assert.equal(blas.symbols.cublasCreate_v2(out), 0);
+  const h = Deno.UnsafePointer.create(out[0]);
+  const host = new Float32Array(16);
+  const hostPtr = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(host)));
+  const d = emu.alloc(64);
+  const one = new Float32Array([1]);
+  assert.equal(
+    blas.symbols.cublasSgemm_v2(h, 0, 0, 4, 4, 4, one, hostPtr, 4, d, 4, one, d, 4),
+    0,
+    "accepted",
+  );
+  assert.equal(emu.s.cuCtxSynchronize(), CU.ILLEGAL_ADDRESS, "faults when it runs");
+  assert.match(emu.lastError(), /cublasSgemm_v2: A .* is not inside device memory/);
+}

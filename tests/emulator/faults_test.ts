@@ -24,8 +24,15 @@ const cases: [string, string, Record<string, string>][] = [
   ["memory freed in stream order is gone for the stream's later work", "useAfterFreeAsync", {}],
   ["RESSL_EMU_SYNC=1 runs work as it is enqueued", "syncMode", { RESSL_EMU_SYNC: "1" }],
   ["the last primary context release destroys its memory", "primaryContextRelease", {}],
+  ["a cuBLAS matrix outside device memory is a sticky illegal address", "cublasHostPointer", {}],
 ];
 
 for (const [title, name, env] of cases) {
-  Deno.test({ name: `emulator faults: ${title}${note}`, ignore, fn: () => runIsolated(name, env) });
+  Deno.test({
+    name: `emulator faults: ${title}${note}`,
+    ignore,
+    fn: async () => {
+      await runIsolated(name, env);
+    },
+  });
 }

@@ -14,20 +14,26 @@ const note = skipNote();
 Deno.test({
   name: "emulator streams: async copies stay stale until synchronised (pinned and pageable)" + note,
   ignore,
-  fn: () => runIsolated("asyncCopiesStale"),
+  fn: async () => {
+    await runIsolated("asyncCopiesStale");
+  },
 });
 
 Deno.test({
   name: "emulator streams: the legacy stream waits for blocking streams, not non-blocking ones" +
     note,
   ignore,
-  fn: () => runIsolated("legacyStreamOrder"),
+  fn: async () => {
+    await runIsolated("legacyStreamOrder");
+  },
 });
 
 Deno.test({
   name: "emulator streams: events order streams, report completion and elapsed time" + note,
   ignore,
-  fn: () => runIsolated("eventsOrderStreams"),
+  fn: async () => {
+    await runIsolated("eventsOrderStreams");
+  },
 });
 
 Deno.test({
