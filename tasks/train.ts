@@ -21,7 +21,7 @@ import { loadBackboneInit } from "../src/run/init_weights.ts";
 import { checkOutputFolder, runCommand, UsageError } from "./cli_util.ts";
 import { openBuiltin, resolveData } from "./data_source.ts";
 import { plural, prepareFolderConfig, runHeader } from "./train_data.ts";
-import { buildTrainConfig, parseTrainCommand, trainUsage } from "./train_args.ts";
+import { buildTrainConfig, parseTrainCommand, resumeRun, trainUsage } from "./train_args.ts";
 import { openFolder } from "./folder_data.ts";
 import { validateConfig } from "../src/ressl/config.ts";
 import type { KnnData } from "../src/run/knn_monitor.ts";
@@ -32,8 +32,12 @@ async function main(args: string[]): Promise<number> {
     console.log(trainUsage());
     return 0;
   }
-  const { parsed, runtime } = cli;
+  const { parsed } = cli;
+  let { runtime } = cli;
   if (runtime.presetNote) console.error(runtime.presetNote);
+  // --resume: the run's own configuration, preset, data and limit (flags given must agree).
+  const resumed = runtime.resume === undefined ? undefined : await resumeRun(parsed, runtime);
+  if (resumed) runtime = resumed.runtime;
   checkOutputFolder("out", runtime.out);
   let preset = runtime.preset;
   const name = presetConfig(preset).dataset;
@@ -54,14 +58,18 @@ async function main(args: string[]): Promise<number> {
       `preset image-folder: '${source.root}' holds images (--preset picks another recipe)`,
     );
   }
-  const built = await buildTrainConfig(parsed, preset, false);
+  const built = resumed
+    ? { config: resumed.config, explicit: new Set<string>() }
+    : await buildTrainConfig(parsed, preset, false);
   let config = built.config;
   const notes: string[] = [];
   const opened: ImageDataset[] = [];
   let full: ImageDataset;
   let knnData: KnnData | undefined;
   if (source.kind === "folder") {
-    const prepared = prepareFolderConfig(source, config, built.explicit, runtime.given);
+    const prepared = resumed
+      ? { config, channels: config.model.inChannels as 1 | 3, notes: [] }
+      : prepareFolderConfig(source, config, built.explicit, runtime.given);
     config = prepared.config;
     notes.push(...prepared.notes);
     const fd = openFolder(source, { size: config.image.size, channels: prepared.channels });

@@ -27,7 +27,7 @@ import { dirname, join, resolve } from "node:path";
 import { listCheckpoints } from "../io/checkpoint.ts";
 import { readMetricsFile, truncateMetrics, writeMetrics } from "../io/metrics.ts";
 import { type CheckpointMeta, readTrainCheckpointMeta } from "../ressl/checkpoint.ts";
-import type { TrainConfig } from "../ressl/config.ts";
+import { canonicalName, type TrainConfig } from "../ressl/config.ts";
 import { sameFolder } from "./checkpointer.ts";
 
 /** Where a resume moves the damaged lines of `metrics.jsonl` (beside it). */
@@ -202,8 +202,8 @@ function show(v: unknown): string {
  */
 export function checkResumeSettings(plan: ResumePlan, given: ResumeSettings): void {
   const differences: string[] = [];
-  const runPreset = plan.stored.preset ?? plan.config.dataset;
-  if (given.preset !== undefined && given.preset !== runPreset) {
+  const runPreset = canonicalName(plan.stored.preset ?? plan.config.dataset).name;
+  if (given.preset !== undefined && canonicalName(given.preset).name !== runPreset) {
     differences.push(`--preset ${given.preset} differs from the run's ${runPreset}`);
   }
   for (const s of given.settings ?? []) {
