@@ -407,6 +407,12 @@ export async function resumeRun(
   parsed: ParsedCommand,
   runtime: TrainRuntime,
 ): Promise<ResumedRun> {
+  if (runtime.resume === "" && !runtime.given.includes("out")) {
+    throw new UsageError(
+      "Invalid flag --resume: without a path it continues the run folder given by --out; give " +
+        "--resume <run folder> or --resume <checkpoint>",
+    );
+  }
   const plan = await planResume(
     runtime.resume ?? "",
     runtime.given.includes("out") ? runtime.out : undefined,
