@@ -74,7 +74,7 @@ export const EXPORT_SPEC: CommandSpec = {
   ],
   examples: [
     "deno task export --checkpoint runs/quick --out backbone.safetensors",
-    "deno task export --checkpoint runs/photos/checkpoint-000000400.safetensors --out b.safetensors --head",
+    "deno task export --checkpoint runs/photos --out backbone.safetensors --head",
   ],
 };
 
