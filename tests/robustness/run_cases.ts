@@ -221,6 +221,50 @@ export const RUN_CASES: readonly RobustnessCase[] = [
       keywords: [/tensor 'momentum\/head\.0\.weight' holds NaN at element 0/],
     },
   },
+  {
+    name: "13 train --resume RUN_DIR: flags that differ from the run are refused, naming each",
+    setup: async (dir) => {
+      await runFolderWith(dir, [7]);
+      await Deno.writeTextFile(join(dir, "other.json"), JSON.stringify({ logEvery: 5 }));
+    },
+    run: {
+      cli: TRAIN,
+      args: () => [
+        "--resume",
+        "run",
+        "--lr",
+        "0.1",
+        "--width",
+        "8",
+        "--config",
+        "other.json",
+        "--limit",
+        "64",
+      ],
+    },
+    expect: {
+      exitCode: 2,
+      keywords: [
+        /Cannot resume from 'run\/checkpoint-000000007\.safetensors'/,
+        /--lr 0\.1 differs from the run's 0\.06/,
+        /--width 8 differs from the run's 4/,
+        /--config other\.json sets 'logEvery' to 5, the run's is 20/,
+        /--limit 64 differs from the run's 224 images/,
+      ],
+    },
+  },
+  {
+    name: "13 train --resume without a path and without --out says what to give",
+    setup: () => {},
+    run: { cli: TRAIN, args: () => ["--resume"] },
+    expect: { exitCode: 2, keywords: [/--resume <run folder> or --resume <checkpoint>/] },
+  },
+  {
+    name: "13 train --resume of a folder without checkpoints says so",
+    setup: (dir) => Deno.mkdir(join(dir, "empty")),
+    run: { cli: TRAIN, args: () => ["--resume", "empty"] },
+    expect: { exitCode: 1, keywords: [/run folder 'empty' holds no checkpoint/] },
+  },
   resumeCrafted('14.9 train --resume: metadata step "2" (a string) is refused', (m) => {
     m.step = "2";
   }, [/'step' is "2", expected an integer >= 0/]),

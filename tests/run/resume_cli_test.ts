@@ -100,3 +100,42 @@ Deno.test("train --resume <older checkpoint> --out <new>: a branch; the source f
     assert.equal(await Deno.readTextFile(join(run, "metrics.jsonl")), before);
   });
 });
+
+Deno.test("train --resume RUN_DIR alone continues the run with its own settings, shown in the header", async () => {
+  await inTemp(async (dir) => {
+    await runFolderWith(dir, []); // the tiny data and tiny.json only
+    const first = await train(dir, [...fixtureRunFlags("run"), "--max-steps", "3"]);
+    assert.equal(first.code, 0, first.text);
+    const r = await train(dir, [
+      "--resume",
+      "run",
+      "--max-steps",
+      "5",
+      "--plain",
+      "--threads",
+      "1",
+    ]);
+    assert.equal(r.code, 0, r.text);
+    const header = r.text.split("\n")[0];
+    assert.match(header, /ResNet-18 width 4, 28x28x1, 224 images/, "the run's width and images");
+    assert.match(header, /batch 32, 200 epochs = 1400 steps/);
+    assert.match(r.text, /resumed from run\/checkpoint-000000003\.safetensors at step 3/);
+    assert.deepEqual(listCheckpoints(join(dir, "run")).map((p) => p.slice(-15)), [
+      "003.safetensors",
+      "005.safetensors",
+    ]);
+    // Again, from the checkpoint file, with flags that agree: accepted.
+    const again = await train(dir, [
+      "--resume",
+      "run/checkpoint-000000005.safetensors",
+      "--width",
+      "4",
+      "--limit",
+      "224",
+      "--max-steps",
+      "6",
+      "--plain",
+    ]);
+    assert.equal(again.code, 0, again.text);
+  });
+});
