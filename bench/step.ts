@@ -15,6 +15,7 @@
  */
 
 import { parseArgs } from "node:util";
+import process from "node:process";
 import { writeSection } from "./report.ts";
 import { createCpuBackend } from "../src/backend/cpu/backend.ts";
 import { rngKey } from "../src/random/philox.ts";
@@ -45,6 +46,8 @@ export interface CaseResult {
   gflop: number;
   /** `ours` and each peer's id -> seconds per step, one array per round. */
   sides: Record<string, SideTimes>;
+  /** The same for process CPU seconds (all threads) per step. */
+  cpu: Record<string, SideTimes>;
 }
 
 /** Our side: state, step and data on the cpu backend; `run(n)` returns per-step seconds. */
@@ -67,19 +70,21 @@ export function oursStep(config: TrainConfig, threads: number) {
   let i = 0;
   return {
     backend,
-    run(n: number): { times: number[]; loss: number } {
-      const times: number[] = [];
+    run(n: number): { times: number[]; cpu: number[]; loss: number } {
+      const times: number[] = [], cpu: number[] = [];
       let loss = NaN;
       for (let k = 0; k < n; k++) {
-        const t0 = performance.now();
+        const t0 = performance.now(), c0 = process.cpuUsage();
         const r = ctx.scope(() => step(state, batch, rngKey(i++)));
         loss = r.metrics.loss.item(); // the synchronisation point
         times.push((performance.now() - t0) / 1000);
+        const c = process.cpuUsage(c0);
+        cpu.push((c.user + c.system) / 1e6);
         r.metrics.loss.dispose();
         disposeTrainState(state);
         state = r.state;
       }
-      return { times, loss };
+      return { times, cpu, loss };
     },
     close() {
       disposeTrainState(state);
@@ -105,25 +110,25 @@ async function runCase(
       started.push([p, await TorchPeer.start({ ...base, channelsLast: p.channelsLast }, p.python)]);
     }
     const sides: Record<string, SideTimes> = { ours: [] };
+    const cpu: Record<string, SideTimes> = { ours: [] };
     for (const [p, peer] of started) {
       sides[p.id] = [];
+      cpu[p.id] = [];
       await peer.run(1); // warm-up: allocator, oneDNN kernels
     }
     me.run(2); // warm-up: primitive creation and JIT, buffer pool
-    const runners: [string, (n: number) => Promise<number[]>][] = [
-      ["ours", (n) => Promise.resolve(me.run(n).times)],
-      ...started.map(([p, peer]) =>
-        [p.id, async (n: number) => (await peer.run(n)).times] as [
-          string,
-          (n: number) => Promise<number[]>,
-        ]
-      ),
+    type Runner = (n: number) => Promise<{ times: number[]; cpu: number[] }>;
+    const runners: [string, Runner][] = [
+      ["ours", (n) => Promise.resolve(me.run(n))],
+      ...started.map(([p, peer]) => [p.id, (n: number) => peer.run(n)] as [string, Runner]),
     ];
     for (let r = 0; r < opts.rounds; r++) {
       // Rotate who goes first so that a load change does not always hit the same side.
       for (let j = 0; j < runners.length; j++) {
         const [id, run] = runners[(j + r) % runners.length];
-        sides[id].push(await run(opts.steps));
+        const t = await run(opts.steps);
+        sides[id].push(t.times);
+        cpu[id].push(t.cpu);
       }
     }
     const m = config.model;
@@ -136,7 +141,7 @@ async function runCase(
       out: config.head.out,
       queue: config.ressl.queueSize,
     }) / 1e9;
-    return { case: c, batch, gflop, sides };
+    return { case: c, batch, gflop, sides, cpu };
   } finally {
     me.close();
     for (const [, peer] of started) await peer.close();

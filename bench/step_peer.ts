@@ -43,8 +43,8 @@ export class TorchPeer {
     return peer;
   }
 
-  /** Runs `n` steps; per-step seconds and the last loss. */
-  async run(n: number): Promise<{ times: number[]; loss: number }> {
+  /** Runs `n` steps; per-step wall and process-CPU seconds and the last loss. */
+  async run(n: number): Promise<{ times: number[]; cpu: number[]; loss: number }> {
     await this.#writer.write(new TextEncoder().encode(`run ${n}\n`));
     return JSON.parse(await this.#next());
   }

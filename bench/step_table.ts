@@ -18,6 +18,8 @@ export interface StepRow {
   batch: number;
   gflop: number;
   sides: Record<string, SideTimes>;
+  /** Process CPU seconds (all threads) per step, same layout as `sides`. */
+  cpu?: Record<string, SideTimes>;
 }
 
 /** Median over every step of every round. */
@@ -105,6 +107,7 @@ export function stepTable(
       } |`,
     );
   }
+  out.push("", ...robustTable(rows, peers));
   out.push(
     "",
     `${threads} threads on every side; speed-up = peer time / our time (overall medians; in ` +
@@ -113,4 +116,43 @@ export function stepTable(
       peers.map((p) => `${p.label}: oneDNN ${p.onednn}`).join("; ") + ".",
   );
   return out.join("\n");
+}
+
+/**
+ * Views less sensitive to the shared machine's load: the fastest step of each side (closest to an
+ * undisturbed run) and the process CPU seconds per step (work done by all threads, spinning
+ * included).
+ */
+function robustTable(rows: StepRow[], peers: PeerSpec[]): string[] {
+  const ids = ["ours", ...peers.map((p) => p.id)];
+  const current = peers.filter((p) => p.current).map((p) => p.id);
+  const head = [
+    "case",
+    `fastest step ms (${ids.join(" / ")})`,
+    "fastest: ours vs faster torch 2.x",
+    "fastest: ours vs torch 1.13",
+    `median CPU s/step, all threads (${ids.join(" / ")})`,
+  ];
+  const out = [`| ${head.join(" | ")} |`, `|---|${head.slice(1).map(() => "---:").join("|")}|`];
+  for (const r of rows) {
+    const fastest = (id: string) =>
+      r.sides[id]?.length ? Math.min(...r.sides[id].flat()) : undefined;
+    const o = fastest("ours")!;
+    const best2 = current.map(fastest).filter((x): x is number => x !== undefined);
+    const t113 = fastest("t113");
+    const cpu = (id: string) => r.cpu?.[id]?.length ? median(r.cpu[id].flat()).toFixed(2) : "-";
+    out.push(
+      `| ${
+        [
+          r.case.label,
+          ids.map((id) => fastest(id) === undefined ? "-" : (1000 * fastest(id)!).toFixed(0))
+            .join(" / "),
+          best2.length ? `${(Math.min(...best2) / o).toFixed(2)}x` : "-",
+          t113 === undefined ? "-" : `${(t113 / o).toFixed(2)}x`,
+          ids.map(cpu).join(" / "),
+        ].join(" | ")
+      } |`,
+    );
+  }
+  return out;
 }

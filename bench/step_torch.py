@@ -8,7 +8,8 @@ CONFIG_JSON: {"width", "inChannels", "size", "batch", "hidden", "out", "queue", 
 queue, SGD (momentum, weight decay), random weak/strong batches; prints "ready". Then for each stdin line "run N" it runs
 N steps (EMA update at the start, teacher forward on the weak view without gradient, student
 forward/backward on the strong view, relation loss, SGD step, enqueue) and prints one JSON line
-{"times": [seconds per step], "loss": last loss}. "quit" exits. Float32, training-mode BatchNorm.
+{"times": [seconds per step], "cpu": [process CPU seconds per step, all threads], "loss": last
+loss}. "quit" exits. Float32, training-mode BatchNorm.
 With "channelsLast": true both networks and both views are in torch.channels_last (NHWC) memory
 format, the layout with which PyTorch 2.x runs oneDNN convolutions without per-layer reorders.
 The first line on stderr names the versions (torch, oneDNN, threads).
@@ -87,12 +88,13 @@ def main():
         cmd = line.split()
         if not cmd or cmd[0] == "quit":
             break
-        times, loss = [], float("nan")
+        times, cpu, loss = [], [], float("nan")
         for _ in range(int(cmd[1])):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             loss = step()
             times.append(time.perf_counter() - t0)
-        print(json.dumps({"times": times, "loss": loss}), flush=True)
+            cpu.append(time.process_time() - c0)
+        print(json.dumps({"times": times, "cpu": cpu, "loss": loss}), flush=True)
 
 
 if __name__ == "__main__":

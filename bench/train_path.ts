@@ -13,8 +13,12 @@
  * on the main thread), `w2` (2 workers), `passive`/`active` (OMP_WAIT_POLICY), `spin0`
  * (GOMP_SPINCOUNT=0), `t1` (1 oneDNN thread).
  *
+ * `--isolated same,a64` adds our isolated step (pre-made tensors, child process, mean of steps 3-8)
+ * of the same case and/or of another case as further sides, so the training path and the isolated
+ * step are compared in one run.
+ *
  * Usage: deno run -A bench/train_path.ts [--only b,c] [--rounds N] [--peers t2,t2cl,t113]
- *        [--variants w0,passive] [--write docs/benchmarks.md]
+ *        [--variants w0,passive] [--isolated same,a64] [--write docs/benchmarks.md]
  *
  * @module
  */
@@ -24,6 +28,7 @@ import { writeSection } from "./report.ts";
 import { selectCases, type StepCase } from "./step_cases.ts";
 import { type PeerSpec, resolvePeers } from "./peers.ts";
 import { fmtSpeedup, roundSpread, type SideTimes, speedup } from "./step_table.ts";
+import type { ProfileRunOptions, ProfileRunResult } from "./profile_run.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 const TORCH_SCRIPT = new URL("./train_path_torch.py", import.meta.url).pathname;
@@ -120,6 +125,41 @@ async function oursRun(c: StepCase, v: Variant, steps: number, out: string): Pro
   return Number(m[2]);
 }
 
+const PROFILE_RUN = new URL("./profile_run.ts", import.meta.url).pathname;
+
+/**
+ * Seconds per step of our isolated step (pre-made tensors, as bench/step.ts) of case `id`, in a
+ * child process: mean of steps 3-8, so it lines up with the training path's difference.
+ */
+async function isolatedRun(id: string): Promise<number> {
+  const o: ProfileRunOptions = {
+    case: id,
+    mode: "isolated",
+    data: "synthetic",
+    steps: LONG - SHORT,
+    warmup: SHORT,
+    workers: 0,
+    threads: 2,
+  };
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", PROFILE_RUN, JSON.stringify(o)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const line = new TextDecoder().decode(r.stdout).split("\n").find((l) =>
+    l.startsWith("@@result ")
+  );
+  if (!r.success || !line) {
+    throw new Error(
+      `Cannot measure the isolated step of case ${id}: ${
+        new TextDecoder().decode(r.stderr).slice(-800)
+      }`,
+    );
+  }
+  const res: ProfileRunResult = JSON.parse(line.slice("@@result ".length));
+  return res.steps.reduce((a, t) => a + t.wallMs, 0) / res.steps.length / 1000;
+}
+
 /** Seconds per step of PyTorch's training path (mean of the measured steps). */
 async function torchRun(c: StepCase, p: PeerSpec): Promise<number> {
   const args = [
@@ -158,6 +198,7 @@ async function runCase(
   peers: PeerSpec[],
   variants: string[],
   rounds: number,
+  isolated: string[],
 ): Promise<TrainPathResult> {
   const sides: Record<string, SideTimes> = {};
   const labels: Record<string, string> = {};
@@ -172,6 +213,10 @@ async function runCase(
       const long = await oursRun(c, v, LONG, `${tmp}/${id}-long`);
       return (long - short) / (LONG - SHORT);
     }]);
+  }
+  for (const id of isolated) {
+    labels[`iso:${id}`] = `ours, isolated step of case ${id} (pre-made tensors)`;
+    runners.push([`iso:${id}`, () => isolatedRun(id)]);
   }
   for (const p of peers) {
     labels[p.id] = `${p.label} (DataLoader, 1 worker)`;
@@ -236,6 +281,7 @@ export async function main(args: string[]): Promise<TrainPathResult[]> {
       rounds: { type: "string", default: "2" },
       peers: { type: "string" },
       variants: { type: "string" },
+      isolated: { type: "string" },
       write: { type: "string" },
     },
   });
@@ -264,7 +310,9 @@ export async function main(args: string[]): Promise<TrainPathResult[]> {
   const results: TrainPathResult[] = [];
   for (const c of cases) {
     console.error(`train path: ${c.label} ...`);
-    results.push(await runCase(c, peers, variants, rounds));
+    const isolated = (values.isolated ?? "").split(",").filter((x) => x)
+      .map((x) => (x === "same" ? c.id : x));
+    results.push(await runCase(c, peers, variants, rounds, isolated));
   }
   const md = trainPathTable(results, peers);
   console.log(md);
