@@ -5,6 +5,8 @@
 #   libcudnn.so.9    the cuDNN stand-in (emulator/cudnn/)
 #   kernels/*.so     one host build per kernel source: ffi/cuda/kernels/NAME.cu -> NAME.so and
 #                    tests/emulator/kernels/NAME.cu -> test_NAME.so
+#   (and whatever emulator/*/build.sh parts add, e.g. libnccl.so.2 from emulator/nccl/build.sh,
+#   called with EMU_LIB_DIR, EMU_BUILD_DIR, CXX, CUDA_INCLUDE, RESSL_CUDA_WHEELS_DIR)
 # Incremental (make): fast when nothing changed. Needs g++, make, CUDA 13's cuda.h (the toolkit)
 # and the cuBLAS / cuDNN headers from NVIDIA's wheels (scripts/setup_cuda.sh installs them).
 # Env: CXX (g++), CUDA_HOME, RESSL_CUDA_WHEELS_DIR (where setup_cuda.sh put the wheels; default
@@ -69,6 +71,14 @@ done
 make --no-print-directory -s -j "${RESSL_EMU_JOBS:-2}" -f "$here/Makefile" \
   BUILD="$build" CXX="$cxx" CUDA_INCLUDE="$cuda_include" CUBLAS_INCLUDE="$cublas_include" \
   CUDNN_INCLUDE="$cudnn_include" KERNELS="${kernels[*]}"
+
+# Further stand-ins maintained with their own part (libnccl.so.2: emulator/nccl/build.sh) build
+# into the same folder, with the same compiler and headers.
+for part in "$here"/*/build.sh; do
+  [ -f "$part" ] || continue
+  EMU_LIB_DIR="$build/lib" EMU_BUILD_DIR="$build" CXX="$cxx" CUDA_INCLUDE="$cuda_include" \
+    RESSL_CUDA_WHEELS_DIR="$wheels" bash "$part"
+done
 
 # Host builds of kernel sources that no longer exist would still be loaded: remove them.
 for lib in "$build"/lib/kernels/*.so; do

@@ -124,24 +124,6 @@ void im2col(const float* x, const ConvProblem& pb, const int* offsets, float* co
       }
 }
 
-/* The transpose of im2col: colT[p*q + q][(c*r + r)*s + s]. */
-void im2col_t(const float* x, const ConvProblem& pb, float* colt) {
-  long crs = (long)pb.c * pb.r * pb.s;
-  for (int p = 0; p < pb.p; ++p)
-    for (int q = 0; q < pb.q; ++q) {
-      float* o = colt + ((long)p * pb.q + q) * crs;
-      for (int c = 0; c < pb.c; ++c)
-        for (int r = 0; r < pb.r; ++r) {
-          int ih = p * pb.stride_h - pb.pad_h + r;
-          for (int s = 0; s < pb.s; ++s) {
-            int iw = q * pb.stride_w - pb.pad_w + s;
-            bool in = ih >= 0 && ih < pb.h && iw >= 0 && iw < pb.w;
-            *o++ = in ? x[((long)c * pb.h + ih) * pb.w + iw] : 0.0f;
-          }
-        }
-    }
-}
-
 /* dx[c][ih][iw] += dcol[(c*r + r)*s + s][p*q + q] (the adjoint of im2col). */
 void col2im(const float* col, const ConvProblem& pb, float* dx) {
   long pq = (long)pb.p * pb.q;
@@ -223,21 +205,27 @@ void backward_data(const ConvJob& j, const ConvProblem& pb) {
   }
 }
 
+/* dW (k x crs) = sum over images of dy (k x pq) . col^T (pq x crs), computed as its transpose
+ * in column-major terms: dWt (k rows, crs columns) += dyT (k x pq) . col (pq x crs). */
 void backward_filter(const ConvJob& j, const ConvProblem& pb) {
   long pq = (long)pb.p * pb.q, crs = (long)pb.c * pb.r * pb.s;
-  float* colt;
+  float* col;
   if (j.algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1) {
-    colt = (float*)j.workspace;
+    col = (float*)j.workspace;
   } else {
     t_col.resize((size_t)crs * pq);
-    colt = t_col.data();
+    col = t_col.data();
   }
   t_dw.assign((size_t)pb.k * crs, 0.0f);
+  t_filter_t.resize((size_t)pq * pb.k);
   for (int b = 0; b < pb.n; ++b) {
     unpack_image(j.in1, pb.xs, b, pb.c, pb.h, pb.w, pb, &t_in);
     unpack_image(j.in2, pb.ys, b, pb.k, pb.p, pb.q, pb, &t_dy);
-    im2col_t(t_in.data(), pb, colt);
-    emu::gemm_accumulate(crs, pb.k, pq, colt, crs, t_dy.data(), pq, t_dw.data(), crs);
+    im2col(t_in.data(), pb, nullptr, col);
+    float* dyt = t_filter_t.data();  // dy transposed: [pq][k]
+    for (int k = 0; k < pb.k; ++k)
+      for (long i = 0; i < pq; ++i) dyt[i * pb.k + k] = t_dy[k * pq + i];
+    emu::gemm_accumulate(pb.k, crs, pq, dyt, pb.k, col, pq, t_dw.data(), pb.k);
   }
   for (int k = 0; k < pb.k; ++k)
     for (int c = 0; c < pb.c; ++c)
@@ -245,7 +233,8 @@ void backward_filter(const ConvJob& j, const ConvProblem& pb) {
         for (int s = 0; s < pb.s; ++s) {
           int rr = pb.flip ? pb.r - 1 - r : r, ss = pb.flip ? pb.s - 1 - s : s;
           long dst = k * pb.ws[0] + c * pb.ws[1] + rr * pb.ws[2] + ss * pb.ws[3];
-          float v = j.alpha * t_dw[k * crs + (c * pb.r + r) * pb.s + s];
+          long crs_index = (c * pb.r + r) * pb.s + s;
+          float v = j.alpha * t_dw[crs_index * pb.k + k];
           if (j.beta != 0.0f) v += j.beta * load(j.out, pb.bf16, dst);
           store(j.out, pb.bf16, dst, v);
         }

@@ -114,9 +114,11 @@ void set_message(const char* fmt, ...) {
 }
 
 /* Lays out a new fiber's stack so that the first switch to it "returns" into
- * ressl_emu_fiber_start with entry in r13 and arg in r12 (see fiber_x86_64.S). */
-void* fiber_prepare(unsigned char* bottom, size_t size, void (*entry)(void*), void* arg) {
-  uintptr_t top = ((uintptr_t)(bottom + size)) & ~(uintptr_t)15;
+ * ressl_emu_fiber_start with entry in r13 and arg in r12 (see fiber_x86_64.S). The top is offset
+ * by a per-stack multiple of 64 bytes ("colour"): otherwise every fiber's hot stack lines share one
+ * cache set (same page offset), and a block of a few hundred waiting threads thrashes it. */
+void* fiber_prepare(unsigned char* bottom, size_t size, int colour, void (*entry)(void*), void* arg) {
+  uintptr_t top = ((uintptr_t)(bottom + size - (size_t)(colour % 64) * 64)) & ~(uintptr_t)15;
   void** sp = (void**)top;
   *--sp = (void*)&ressl_emu_fiber_start;  // return address of the switch
   *--sp = nullptr;                          // rbp
@@ -235,7 +237,7 @@ bool run_block_fibers(const dim3& b) {
           g_run->aborted = true;
           break;
         }
-        target = fiber_prepare(g_stacks.stacks[stack], stack_size, runner_entry,
+        target = fiber_prepare(g_stacks.stacks[stack], stack_size, stack, runner_entry,
                                (void*)(intptr_t)stack);
       }
       resumed_any = true;
