@@ -9,6 +9,10 @@
 # Env: CXX (default g++).
 set -euo pipefail
 
+if [ $# -lt 2 ] || [ ! -f "$1" ] || [ "${2#-}" != "$2" ]; then
+  echo "gen_kernel_module.sh: usage: gen_kernel_module.sh SOURCE.cu OUTPUT.cpp [flags] (got: $*)" >&2
+  exit 2
+fi
 src="$1"
 out="$2"
 shift 2
@@ -33,9 +37,14 @@ if grep -nE 'extern[[:space:]]+__shared__' "$tmp.2" >/dev/null; then
   exit 1
 fi
 
-mapfile -t kernels < <(tr '\n' ' ' <"$tmp.2" |
-  grep -oE '__global__[[:space:]]+void[[:space:]]+[A-Za-z_][A-Za-z0-9_]*[[:space:]]*\(' |
-  sed -E 's/^__global__[[:space:]]+void[[:space:]]+([A-Za-z_][A-Za-z0-9_]*).*/\1/' | sort -u)
+# Kernel templates have no address to take (and their instances are mangled names the host build
+# does not know): they are left out, and a module using them fails to load with their names.
+flat="$(tr '\n' ' ' <"$tmp.2")"
+mapfile -t templates < <(grep -oE 'template[[:space:]]*<[^;{}]*>[[:space:]]*__global__[[:space:]]+void[[:space:]]+[A-Za-z_][A-Za-z0-9_]*' <<<"$flat" |
+  sed -E 's/.*[[:space:]]([A-Za-z_][A-Za-z0-9_]*)$/\1/' | sort -u)
+mapfile -t kernels < <(grep -oE '__global__[[:space:]]+void[[:space:]]+[A-Za-z_][A-Za-z0-9_]*[[:space:]]*\(' <<<"$flat" |
+  sed -E 's/^__global__[[:space:]]+void[[:space:]]+([A-Za-z_][A-Za-z0-9_]*).*/\1/' | sort -u |
+  grep -vxF -f <(printf '%s\n' "${templates[@]}" "") || true)
 
 {
   cat "$tmp.2"

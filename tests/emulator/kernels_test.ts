@@ -335,7 +335,7 @@ Deno.test({
       lib.close();
       return info;
     };
-    assert.deepEqual(table("test_emu_plain.so"), { abi: 1, fibers: 0, kernels: 8 });
+    assert.deepEqual(table("test_emu_plain.so"), { abi: 1, fibers: 0, kernels: 9 });
     assert.deepEqual(table("test_emu_sync.so"), { abi: 1, fibers: 1, kernels: 6 });
   },
 });

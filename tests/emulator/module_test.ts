@@ -92,6 +92,16 @@ Deno.test({
         emu.lastError(),
         /emu_axpby: the image's parameters \(8B@0, 8B@8, 8B@16, 8B@24, 4B@32\) differ/,
       );
+      // C++ linkage: the mangled name, as in the image. A kernel template's instance: no host build.
+      const cpp = emu.fn(mod, "_Z14emu_cpp_kernelPii");
+      const o = emu.alloc(4 * 8);
+      emu.launch(cpp, [1], [8], [{ ptr: o }, { i32: 42 }]);
+      assert.deepEqual([...emu.download(o, new Int32Array(8))], new Array(8).fill(42));
+      assert.equal(
+        load(emu, fatbin("tests/emulator/no_host/emu_template.cu")),
+        CU.NO_BINARY_FOR_GPU,
+      );
+      assert.match(emu.lastError(), /_Z19emu_template_kernelIfEvPT_ with no host build/);
       emu.ok(emu.s.cuModuleUnload(mod), "cuModuleUnload");
       assert.equal(emu.s.cuModuleUnload(mod), CU.INVALID_HANDLE, "unloaded twice");
     } finally {

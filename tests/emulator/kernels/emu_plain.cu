@@ -80,3 +80,6 @@ extern "C" __global__ void emu_args(char c, double d, long long* out, short s, f
 extern "C" __global__ void __launch_bounds__(128) emu_bounded(int* out) {
   out[blockIdx.x * blockDim.x + threadIdx.x] = threadIdx.x;
 }
+
+// A kernel with C++ linkage: the image and the host build both know it by its mangled name.
+__global__ void emu_cpp_kernel(int* out, int value) { out[threadIdx.x] = value; }
