@@ -205,9 +205,10 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   {
     name: "resume",
     kind: "string",
-    value: "<ckpt>",
+    value: "<run|ckpt>",
     optionalValue: true,
-    help: "continue a run: the given checkpoint, or the newest one in --out",
+    help: "continue a run with its own settings (flags given again must agree): a run folder's " +
+      "newest checkpoint, a checkpoint (with another --out: a branch), or alone the newest in --out",
   },
   {
     name: "init",
@@ -261,7 +262,7 @@ export const TRAIN_SPEC: CommandSpec = {
     "deno task train --preset fashion-mnist-quick     # ~4 min on 2 cores, ends with the kNN top-1",
     "deno task train --data ~/photos --width 16 --epochs 20 --image-size 64",
     "deno task train --preset cifar10 --data data --download --epochs 10",
-    "deno task train --out runs/a --resume            # continue the newest checkpoint of runs/a",
+    "deno task train --resume runs/a                  # continue runs/a with its own settings",
   ],
   epilogue: configKeysText,
 };
