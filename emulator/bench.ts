@@ -56,7 +56,7 @@ time(
 const sum = emu.fn(syncMod, "emu_block_sum");
 const acc = emu.alloc(4);
 time(
-  "block_sum over 2^20 threads, fibers (9 barriers + shuffles)",
+  "block_sum over 2^20 threads, fibers (4 barriers, 5 shuffles)",
   5,
   () => emu.launch(sum, [n / 256], [256], [{ ptr: x }, { i32: n }, { ptr: acc }], stream),
   perThread,
