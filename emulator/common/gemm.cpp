@@ -9,8 +9,6 @@
  */
 #include "gemm.h"
 
-// The 32-byte vector helpers are always inlined, so no vector crosses a call boundary.
-#pragma GCC diagnostic ignored "-Wpsabi"
 
 #include <string.h>
 
