@@ -74,7 +74,7 @@ export function nvccOutput(source: string, flags: string[], tag: string): Uint8A
   const out = join(FATBIN_DIR, source.replaceAll("/", "_").replace(/\.cu$/, "") + tag);
   if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
     mkdirSync(dirname(out), { recursive: true });
-    const tmp = `${out}.${Deno.pid}.tmp`;
+    const tmp = `${out}.${crypto.randomUUID()}.tmp`; // test files run in parallel in one process
     run("nvcc", [...flags, "-o", tmp, src], `nvcc ${flags.join(" ")} ${source}`);
     Deno.renameSync(tmp, out);
   }
