@@ -40,6 +40,17 @@ struct ConvJob {
   float* elapsed_ms;   // cudnnFind*: where to store the measured time (else null)
 };
 
+/* Checks the descriptors the way every convolution call does (conv_api.cpp) and fills the
+ * problem; `xd` describes the input image (x or dx), `yd` the output image (y or dy). */
+cudnnStatus_t build(cudnnTensorDescriptor_t xd, cudnnFilterDescriptor_t wd, cudnnConvolutionDescriptor_t cd,
+                    cudnnTensorDescriptor_t yd, ConvProblem* pb);
+/* Checks a convolution call and queues it on the handle's stream; with `elapsed` (Find) the job
+ * stores its running time there. */
+cudnnStatus_t submit(Dir d, const char* what, cudnnHandle_t handle, const void* alpha, const void* beta,
+                     cudnnTensorDescriptor_t xd, cudnnFilterDescriptor_t wd, cudnnConvolutionDescriptor_t cd,
+                     cudnnTensorDescriptor_t yd, int algo, const void* in1, const void* in2, void* out,
+                     void* workspace, size_t workspace_bytes, float* elapsed);
+
 /* Workspace bytes `algo` needs for the problem, or -1 when the stand-in does not run it. */
 long long workspace_for(Dir dir, int algo, const ConvProblem& pb);
 /* Runs a job (host work on the emulated stream). */

@@ -1,9 +1,13 @@
 /**
- * Naive convolution loops (f64) the cuDNN stand-in is checked against, test data helpers, and the
- * cuDNN symbols the tests call.
+ * Naive convolution loops (f64) the cuDNN stand-in is checked against, test data helpers, the
+ * cuDNN symbols the tests call and a set-up that makes descriptors for a shape.
  *
  * @module
  */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type Emu, LIB_DIR } from "./emu_helpers.ts";
 
 /** A 2-D convolution: x (n, c, h, w), filter (k, c, r, s), padding and strides (height, width). */
 export interface Shape {
@@ -112,3 +116,58 @@ export const CUDNN_TEST_SYMBOLS = {
     result: I,
   },
 } as const satisfies Deno.ForeignLibraryInterface;
+
+/** cuDNN enum values the tests use. */
+export const FLOAT = 0, BF16 = 9, NCHW = 0, NHWC = 1, FMA_MATH = 3, TENSOR_OP = 1;
+export const BAD_PARAM = 2000, NOT_SUPPORTED = 3000;
+
+/** A cuDNN handle on a new stream of `emu`, and descriptors of a shape for it. */
+export function setupCudnn(emu: Emu) {
+  const lib = Deno.dlopen(join(LIB_DIR, "libcudnn.so.9"), CUDNN_TEST_SYMBOLS);
+  const s = lib.symbols;
+  const out = new BigUint64Array(1);
+  const make = (f: (o: BigUint64Array) => number) => {
+    assert.equal(f(out), 0);
+    return Deno.UnsafePointer.create(out[0]);
+  };
+  const h = make(s.cudnnCreate);
+  const stream = emu.stream();
+  assert.equal(s.cudnnSetStream(h, stream), 0);
+  const descs = (sh: Shape, dt: number, fmt = NCHW, math = FMA_MATH) => {
+    const x = make(s.cudnnCreateTensorDescriptor), y = make(s.cudnnCreateTensorDescriptor);
+    const w = make(s.cudnnCreateFilterDescriptor), c = make(s.cudnnCreateConvolutionDescriptor);
+    assert.equal(s.cudnnSetTensor4dDescriptor(x, fmt, dt, sh.n, sh.c, sh.h, sh.w), 0);
+    assert.equal(s.cudnnSetFilter4dDescriptor(w, dt, fmt, sh.k, sh.c, sh.r, sh.s), 0);
+    assert.equal(
+      s.cudnnSetConvolution2dDescriptor(
+        c,
+        sh.pad[0],
+        sh.pad[1],
+        sh.stride[0],
+        sh.stride[1],
+        1,
+        1,
+        sh.flip ? 0 : 1,
+        FLOAT,
+      ),
+      0,
+    );
+    assert.equal(s.cudnnSetConvolutionMathType(c, math), 0);
+    const o = [new Int32Array(1), new Int32Array(1), new Int32Array(1), new Int32Array(1)];
+    assert.equal(s.cudnnGetConvolution2dForwardOutputDim(c, x, w, o[0], o[1], o[2], o[3]), 0);
+    assert.equal(s.cudnnSetTensor4dDescriptor(y, fmt, dt, o[0][0], o[1][0], o[2][0], o[3][0]), 0);
+    return { x, w, c, y, p: o[2][0], q: o[3][0] };
+  };
+  const sync = () => emu.ok(emu.s.cuStreamSynchronize(stream), "sync");
+  const close = () => {
+    s.cudnnDestroy(h);
+    lib.close();
+  };
+  return { s, h, descs, sync, close };
+}
+
+/** Two shapes: same-size 3x3 cross-correlation; strided, padded, non-square convolution. */
+export const SHAPES: Shape[] = [
+  { n: 2, c: 3, h: 7, w: 6, k: 4, r: 3, s: 3, pad: [1, 1], stride: [1, 1], flip: false },
+  { n: 1, c: 2, h: 9, w: 8, k: 3, r: 2, s: 3, pad: [0, 2], stride: [2, 3], flip: true },
+];
