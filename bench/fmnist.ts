@@ -29,12 +29,12 @@ import { extractFeatures } from "../src/eval/features.ts";
 import { knnAccuracy, knnClassify } from "../src/eval/knn.ts";
 import { listCheckpoints, readCheckpointMeta } from "../src/io/checkpoint.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
-import { readSafetensors, writeSafetensors } from "../src/io/safetensors.ts";
-import { loadTreeLike } from "../src/io/tree_io.ts";
+import { writeSafetensors } from "../src/io/safetensors.ts";
 import { initResNet, type ResNetBuffers, type ResNetParams } from "../src/nn/mod.ts";
 import { l2Normalize } from "../src/ops/mod.ts";
 import { presetConfig, type TrainConfig } from "../src/ressl/config.ts";
 import { backboneOptions } from "../src/ressl/state.ts";
+import { loadBackbone, openTrainCheckpoint } from "../src/ressl/checkpoint.ts";
 import { createContext, disposeTree, type TensorTree } from "../src/tensor/mod.ts";
 import { type BenchOptions, parseBenchArgs, USAGE } from "./fmnist_args.ts";
 import {
@@ -264,29 +264,9 @@ async function oursRun(o: BenchOptions, epochs: number): Promise<RunResult> {
   const done = await finished();
   if (!done) throw new Error(`Training in '${dir}' ended without its final checkpoint`);
   console.log(`\n== ours, ${epochs} epochs: evaluating ${done.path}`);
-  const file = await readSafetensors(done.path);
+  const ckpt = await openTrainCheckpoint(done.path);
   const featuresPath = join(dir, "features.safetensors");
-  const ev = await evaluateOurs(o, done.config, (ctx) => {
-    const key = foldIn(rngKey(done.config.seed), nameId("init"));
-    const like = initResNet(ctx, { ...backboneOptions(done.config), key });
-    try {
-      const src = `'${done.path}'`;
-      return {
-        params: loadTreeLike(ctx, like.params, file.tensors, {
-          prefix: "student/backbone.",
-          strict: false,
-          source: src,
-        }),
-        buffers: loadTreeLike(ctx, like.buffers, file.tensors, {
-          prefix: "student_buffers/",
-          strict: false,
-          source: src,
-        }),
-      };
-    } finally {
-      disposeTree(like as unknown as TensorTree);
-    }
-  }, featuresPath);
+  const ev = await evaluateOurs(o, done.config, (ctx) => loadBackbone(ctx, ckpt), featuresPath);
   const probePath = join(dir, "probe.json");
   await run(
     [

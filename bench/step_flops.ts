@@ -51,3 +51,47 @@ export function stepFlops(p: StepShape): number {
   const logits = 3 * p.batch * p.queue * p.out; // q Q^T, k Q^T, dq = dlogits Q
   return 2 * (conv + head + logits);
 }
+
+/** One convolution of the backbone and how many times one forward pass runs it. */
+export interface ConvShape {
+  c: number;
+  h: number;
+  k: number;
+  r: number;
+  stride: number;
+  pad: number;
+  /** Output height (= width). */
+  out: number;
+  /** Occurrences per forward pass. */
+  count: number;
+}
+
+/** The distinct convolutions of a CIFAR-stem ResNet-18 (square inputs), with their counts. */
+export function resnet18ConvShapes(width: number, inChannels: number, size: number): ConvShape[] {
+  const out = (s: number, r: number, stride: number, pad: number) =>
+    Math.floor((s + 2 * pad - r) / stride) + 1;
+  const list: ConvShape[] = [];
+  const add = (c: number, h: number, k: number, r: number, stride: number) => {
+    const pad = r === 3 ? 1 : 0;
+    const o = out(h, r, stride, pad);
+    const same = list.find((x) =>
+      x.c === c && x.h === h && x.k === k && x.r === r && x.stride === stride
+    );
+    if (same) same.count++;
+    else list.push({ c, h, k, r, stride, pad, out: o, count: 1 });
+    return o;
+  };
+  let s = add(inChannels, size, width, 3, 1);
+  let c = width;
+  for (const [stage, k] of [width, 2 * width, 4 * width, 8 * width].entries()) {
+    for (let b = 0; b < 2; b++) {
+      const stride = stage > 0 && b === 0 ? 2 : 1;
+      const o = add(c, s, k, 3, stride);
+      add(k, o, k, 3, 1);
+      if (stride !== 1 || c !== k) add(c, s, k, 1, stride);
+      s = o;
+      c = k;
+    }
+  }
+  return list;
+}

@@ -6,8 +6,7 @@
  * @module
  */
 
-/** Python with PyTorch 1.13 (the Debian one; the pyenv `python3` has no torch). */
-const PYTHON = "/usr/bin/python3";
+import { DEBIAN_PYTHON } from "./torch_python.ts";
 
 /** A running PyTorch step process. */
 export class TorchPeer {
@@ -21,10 +20,16 @@ export class TorchPeer {
     this.#lines = lines(child.stdout)[Symbol.asyncIterator]();
   }
 
-  /** Starts the peer with its JSON configuration and waits until it is ready. */
-  static async start(config: Record<string, unknown>): Promise<TorchPeer> {
+  /**
+   * Starts the peer with its JSON configuration (see `step_torch.py`; `channelsLast: true` for
+   * NHWC) under `python` (default: Debian's PyTorch 1.13) and waits until it is ready.
+   */
+  static async start(
+    config: Record<string, unknown>,
+    python: string = DEBIAN_PYTHON,
+  ): Promise<TorchPeer> {
     const script = new URL("./step_torch.py", import.meta.url).pathname;
-    const child = new Deno.Command(PYTHON, {
+    const child = new Deno.Command(python, {
       args: [script, JSON.stringify(config)],
       stdin: "piped",
       stdout: "piped",
@@ -33,13 +38,13 @@ export class TorchPeer {
     const peer = new TorchPeer(child);
     const first = await peer.#next();
     if (first !== "ready") {
-      throw new Error(`Cannot start the PyTorch peer (${PYTHON} ${script}): it said '${first}'`);
+      throw new Error(`Cannot start the PyTorch peer (${python} ${script}): it said '${first}'`);
     }
     return peer;
   }
 
-  /** Runs `n` steps; per-step seconds and the last loss. */
-  async run(n: number): Promise<{ times: number[]; loss: number }> {
+  /** Runs `n` steps; per-step wall and process-CPU seconds and the last loss. */
+  async run(n: number): Promise<{ times: number[]; cpu: number[]; loss: number }> {
     await this.#writer.write(new TextEncoder().encode(`run ${n}\n`));
     return JSON.parse(await this.#next());
   }

@@ -3,12 +3,16 @@
 usage: step_torch.py CONFIG_JSON
 
 CONFIG_JSON: {"width", "inChannels", "size", "batch", "hidden", "out", "queue", "m", "tauS", "tauT",
-"lr", "momentum", "weightDecay", "threads", "seed"}. Builds torchvision's ResNet-18 (CIFAR stem: 3x3/1
-conv, no max-pool, no fc) with the projection head, a teacher copy, a K x D queue, SGD (momentum,
-weight decay), random weak/strong batches; prints "ready". Then for each stdin line "run N" it runs
+"lr", "momentum", "weightDecay", "threads", "seed", "channelsLast"?}. Builds torchvision's ResNet-18
+(CIFAR stem: 3x3/1 conv, no max-pool, no fc) with the projection head, a teacher copy, a K x D
+queue, SGD (momentum, weight decay), random weak/strong batches; prints "ready". Then for each stdin line "run N" it runs
 N steps (EMA update at the start, teacher forward on the weak view without gradient, student
 forward/backward on the strong view, relation loss, SGD step, enqueue) and prints one JSON line
-{"times": [seconds per step], "loss": last loss}. "quit" exits. Float32, training-mode BatchNorm.
+{"times": [seconds per step], "cpu": [process CPU seconds per step, all threads], "loss": last
+loss}. "quit" exits. Float32, training-mode BatchNorm.
+With "channelsLast": true both networks and both views are in torch.channels_last (NHWC) memory
+format, the layout with which PyTorch 2.x runs oneDNN convolutions without per-layer reorders.
+The first line on stderr names the versions (torch, oneDNN, threads).
 """
 import json
 import os
@@ -22,16 +26,25 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ressl_torch import ProjectionNet  # noqa: E402
 
 
+def onednn_version():
+    """The oneDNN version PyTorch was built with (from torch.__config__.show())."""
+    for line in torch.__config__.show().splitlines():
+        if "MKL-DNN" in line or "oneDNN" in line:
+            return line.split("v", 1)[-1].split()[0]
+    return "none"
+
+
 def Net(c):
     return ProjectionNet(c["width"], c["inChannels"], c["hidden"], c["out"])
 
 
-def main():
-    c = json.loads(sys.argv[1])
+def build_step(c):
+    """The step function of configuration `c` (networks, queue, optimiser and batches inside)."""
     torch.set_num_threads(c["threads"])
     torch.manual_seed(c["seed"])
-    student = Net(c)
-    teacher = Net(c)
+    fmt = torch.channels_last if c.get("channelsLast") else torch.contiguous_format
+    student = Net(c).to(memory_format=fmt)
+    teacher = Net(c).to(memory_format=fmt)
     teacher.load_state_dict(student.state_dict())
     for p in teacher.parameters():
         p.requires_grad = False
@@ -40,7 +53,8 @@ def main():
     opt = torch.optim.SGD(student.parameters(), lr=c["lr"], momentum=c["momentum"],
                           weight_decay=c["weightDecay"])
     shape = (c["batch"], c["inChannels"], c["size"], c["size"])
-    weak, strong = torch.randn(shape), torch.randn(shape)
+    weak = torch.randn(shape).contiguous(memory_format=fmt)
+    strong = torch.randn(shape).contiguous(memory_format=fmt)
     m = c["m"]
 
     def step():
@@ -58,19 +72,29 @@ def main():
         opt.step()
         queue[ptr:ptr + k.shape[0]] = k
         ptr = (ptr + k.shape[0]) % queue.shape[0]
-        return float(loss)
+        return float(loss.detach())
 
+    return step
+
+
+def main():
+    c = json.loads(sys.argv[1])
+    step = build_step(c)
+    print("torch %s (oneDNN %s), %d threads, channels_last %s" % (
+        torch.__version__, onednn_version(), torch.get_num_threads(), bool(c.get("channelsLast"))),
+        file=sys.stderr, flush=True)
     print("ready", flush=True)
     for line in sys.stdin:
         cmd = line.split()
         if not cmd or cmd[0] == "quit":
             break
-        times, loss = [], float("nan")
+        times, cpu, loss = [], [], float("nan")
         for _ in range(int(cmd[1])):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             loss = step()
             times.append(time.perf_counter() - t0)
-        print(json.dumps({"times": times, "loss": loss}), flush=True)
+            cpu.append(time.process_time() - c0)
+        print(json.dumps({"times": times, "cpu": cpu, "loss": loss}), flush=True)
 
 
 if __name__ == "__main__":

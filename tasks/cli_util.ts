@@ -1,101 +1,101 @@
 /**
- * Helpers shared by the `eval`, `export` and `embed` commands: flag parsing with `node:util`
- * parseArgs, numeric flag checks, output-path checks made before any work starts, and the exit
- * status convention (0 done, 1 error, 2 bad command line).
+ * Helpers shared by the commands: the flags every task has the same way (`--device`,
+ * `--threads`, `--data`), checks of input and output paths made before any work starts (an
+ * output that is a folder, a file, read-only, or the input itself), and the exit status
+ * convention (0 done, 1 error, 2 bad command line).
  *
  * @module
  */
 
-import { existsSync, statSync } from "node:fs";
-import { dirname } from "node:path";
-import { parseArgs } from "node:util";
+import { existsSync, realpathSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { BackendName } from "../src/backend/select.ts";
+import { listCheckpoints } from "../src/io/checkpoint.ts";
+import { coresBound, type FlagSpec, UsageError } from "./cli_flags.ts";
 
-/** A bad command line: the command prints the message and exits with status 2. */
-export class UsageError extends Error {}
-
-/** Option table of `node:util` parseArgs. */
-export type FlagTable = Record<string, { type: "string" | "boolean"; short?: string }>;
-
-/** Parses `args` strictly (unknown flags and positionals are usage errors). */
-export function parseFlags(
-  args: string[],
-  options: FlagTable,
-): Record<string, string | boolean | undefined> {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<
-      string,
-      string | boolean | undefined
-    >;
-  } catch (e) {
-    throw new UsageError(`Invalid command line: ${(e as Error).message} (see --help)`);
-  }
-}
-
-/** An integer flag >= `min`, or undefined when absent. */
-export function intFlag(flag: string, v: unknown, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (typeof v !== "string" || v.trim() === "" || !Number.isInteger(n) || n < min) {
-    throw new UsageError(`Invalid flag --${flag}: expected an integer >= ${min}, got '${v}'`);
-  }
-  return n;
-}
-
-/** A finite number flag > 0, or undefined when absent. */
-export function positiveFlag(flag: string, v: unknown): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (typeof v !== "string" || v.trim() === "" || !Number.isFinite(n) || n <= 0) {
-    throw new UsageError(`Invalid flag --${flag}: expected a number > 0, got '${v}'`);
-  }
-  return n;
-}
-
-/** A string flag restricted to `choices` (default `fallback`). */
-export function choiceFlag<T extends string>(
-  flag: string,
-  v: unknown,
-  choices: readonly T[],
-  fallback?: T,
-): T {
-  if (v === undefined) {
-    if (fallback !== undefined) return fallback;
-    throw new UsageError(`Missing flag --${flag}: expected one of ${choices.join(", ")}`);
-  }
-  if (!choices.includes(v as T)) {
-    throw new UsageError(
-      `Invalid flag --${flag}: expected one of ${choices.join(", ")}, got '${v}'`,
-    );
-  }
-  return v as T;
-}
-
-/** A required string flag. */
-export function requiredFlag(flag: string, v: unknown, what: string): string {
-  if (typeof v !== "string" || v === "") {
-    throw new UsageError(`Missing flag --${flag} <${what}> (see --help)`);
-  }
-  return v;
-}
+export { UsageError };
 
 /** Backend names of `--device`. */
 export const DEVICES: readonly BackendName[] = ["auto", "cpu", "cuda", "reference"];
 
-/** Checks that the checkpoint named by `--flag` exists and is a file (before loading backends). */
-export function checkInputFile(flag: string, path: string): void {
+/** `--device`, as every task reads it. */
+export const DEVICE_FLAG: FlagSpec = {
+  name: "device",
+  kind: "choice",
+  value: "<d>",
+  choices: DEVICES,
+  default: "auto",
+  help: "backend: auto (oneDNN when installed, else reference), cpu, cuda, reference",
+};
+
+/** `--threads`, as every task reads it (at most the cores of this machine). */
+export const THREADS_FLAG: FlagSpec = {
+  name: "threads",
+  kind: "int",
+  value: "<n>",
+  min: 1,
+  max: coresBound,
+  help: "CPU threads of the oneDNN backend",
+  defaultText: "all cores ($RESSL_THREADS)",
+};
+
+/** `--data` of the evaluation tasks: the same folders as `train --data`. */
+export const DATA_FLAG: FlagSpec = {
+  name: "data",
+  kind: "string",
+  value: "<dir>",
+  help: "a folder with the dataset's files (in it or in <dir>/<name>/), or your own images " +
+    "(class subfolders; train/ + val/ subfolders, or 10 % held out)",
+  defaultText: "data/ (Fashion-MNIST also Debian's copy); own-image checkpoints need it",
+};
+
+/** `--checkpoint` of the evaluation tasks. */
+export const CHECKPOINT_FLAG: FlagSpec = {
+  name: "checkpoint",
+  kind: "string",
+  value: "<file>",
+  help: "training checkpoint, or a run folder (its newest checkpoint)",
+};
+
+/**
+ * The checkpoint named by `--flag`: the file itself, or the newest checkpoint of a run folder.
+ * Throws (exit 1) naming the path when it is missing or a folder without checkpoints.
+ */
+export function resolveCheckpoint(flag: string, path: string): string {
   let info;
   try {
     info = statSync(path);
   } catch {
     throw new Error(`Cannot load checkpoint '${path}': no such file (--${flag})`);
   }
-  if (!info.isFile()) throw new Error(`Cannot load checkpoint '${path}': not a file (--${flag})`);
+  if (info.isFile()) return path;
+  const newest = info.isDirectory() ? listCheckpoints(path).at(-1) : undefined;
+  if (newest) return newest;
+  throw new Error(
+    `Cannot load checkpoint '${path}': not a file${
+      info.isDirectory() ? " and not a run folder holding checkpoint-*.safetensors" : ""
+    } (--${flag})`,
+  );
+}
+
+/** Throws a {@link UsageError} naming `--flag` unless a file can be created in folder `dir`. */
+export function checkWritableFolder(flag: string, dir: string, path: string): void {
+  const probe = join(dir, `.ressl-write-probe-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
+  try {
+    Deno.openSync(probe, { write: true, createNew: true }).close();
+  } catch (e) {
+    throw new UsageError(
+      `Invalid flag --${flag}: cannot write '${path}': folder '${dir}' is not writable (${
+        (e as Error).message.split(":")[0]
+      })`,
+    );
+  }
+  Deno.removeSync(probe);
 }
 
 /**
- * Checks that an output file can be written later: its folder exists and the path is not a
- * folder. Run before the work so a long evaluation does not fail at the end.
+ * Checks that an output file can be written later: its folder exists and is writable, and the
+ * path is not a folder. Run before the work so a long evaluation does not fail at the end.
  */
 export function checkOutputPath(flag: string, path: string): void {
   const dir = dirname(path);
@@ -104,6 +104,41 @@ export function checkOutputPath(flag: string, path: string): void {
   }
   if (existsSync(path) && statSync(path).isDirectory()) {
     throw new UsageError(`Invalid flag --${flag}: '${path}' is a folder, expected a file name`);
+  }
+  checkWritableFolder(flag, dir, path);
+}
+
+/**
+ * Checks that an output folder (a run folder) can be written: it is a writable folder, or does
+ * not exist yet and its nearest existing parent is a writable folder. Nothing is created.
+ */
+export function checkOutputFolder(flag: string, path: string): void {
+  let dir = path;
+  while (!existsSync(dir)) {
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  if (!statSync(dir).isDirectory()) {
+    throw new UsageError(
+      dir === path
+        ? `Invalid flag --${flag}: '${path}' is a file, expected a folder`
+        : `Invalid flag --${flag}: cannot create '${path}': '${dir}' is a file`,
+    );
+  }
+  checkWritableFolder(flag, dir, path);
+}
+
+/** Throws a {@link UsageError} when `out` (of `--flag`) is the same file as one of `inputs`. */
+export function checkNotInput(flag: string, out: string, inputs: Record<string, string>): void {
+  if (!existsSync(out)) return;
+  const real = realpathSync(out);
+  for (const [inFlag, path] of Object.entries(inputs)) {
+    if (existsSync(path) && realpathSync(path) === real) {
+      throw new UsageError(
+        `Invalid flag --${flag}: '${out}' is the --${inFlag} file; writing it would overwrite the input`,
+      );
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * `deno task embed`: backbone embeddings of a dataset (by name) or of an image folder, through the
+ * `deno task embed`: backbone embeddings of an image folder or of a built-in dataset (`--data`, as
+ * in `train`; `--preset`), through the
  * checkpoint's evaluation view (resize + Normalize, eval-mode BN), written to safetensors:
  * `embeddings` F32 [N, D] and, when the images are labelled, `labels` I32 [N]; the metadata holds
  * the class names and, for a folder, the image file names (JSON lists, relative to the folder, in
@@ -9,132 +10,188 @@
  * @module
  */
 
-import { existsSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { relative } from "node:path";
 import { createBackend } from "../src/backend/select.ts";
-import { DATASET_NAMES, openDataset } from "../src/data/datasets/mod.ts";
 import { type ImageDataset, readImageFolder, scanImageFolder } from "../src/data/datasets/mod.ts";
 import { firstImages } from "../src/data/datasets/subset.ts";
-import { disposeBackbone, loadCheckpointBackbone } from "../src/eval/backbone_io.ts";
+import { disposeBackbone } from "../src/eval/backbone_io.ts";
+import { loadCheckpointBackbone } from "../src/ressl/checkpoint.ts";
 import { extractFeatures } from "../src/eval/features.ts";
 import { writeNpy } from "../src/io/npy.ts";
 import { type SafetensorsMap, writeSafetensors } from "../src/io/safetensors.ts";
 import { createContext } from "../src/tensor/mod.ts";
+import { type CommandSpec, parseCommand, required } from "./cli_flags.ts";
+import { helpText } from "./help.ts";
 import {
-  checkInputFile,
+  checkNotInput,
   checkOutputPath,
-  choiceFlag,
-  DEVICES,
-  intFlag,
-  parseFlags,
-  requiredFlag,
+  CHECKPOINT_FLAG,
+  DATA_FLAG,
+  DEVICE_FLAG,
+  resolveCheckpoint,
   runCommand,
+  THREADS_FLAG,
   UsageError,
 } from "./cli_util.ts";
+import { BUILTIN_NAMES, holdsBuiltin, openBuiltin } from "./data_source.ts";
+import { checkEvalPreset, evalSource } from "./eval_data.ts";
 
-const USAGE =
-  `Usage: deno task embed --checkpoint <file> --data <folder|dataset> --out <emb.safetensors>
-
-Computes backbone embeddings (pooled features, eval-mode BN, no augmentation) of an image folder
-(root/<class>/<image> or root/<image>; .jpg/.jpeg/.png) or of a dataset by name, and writes them
-to safetensors: 'embeddings' [N, D], 'labels' [N] when labelled; metadata 'files' (folder: JSON list
-of file names relative to the folder, row order) and 'classes' (JSON list).
-
-Options:
-  --checkpoint <file>   training checkpoint
-  --data <x>            an image folder, or a dataset name (${DATASET_NAMES.join(", ")})
-  --data-dir <dir>      where dataset names are looked up (default: data)
-  --split train|test    split of a named dataset (default test)
-  --out <file>          output .safetensors (written atomically)
-  --npy <file>          also write the embeddings as .npy (float32, little-endian)
-  --normalize           L2-normalise each embedding
-  --network <n>         student (default) | teacher
-  --device <d>          auto | cpu | cuda | reference (default auto)
-  --threads <n>         CPU threads of the oneDNN backend
-  --batch-size <n>      images per forward (default 256)
-  --limit <n>           embed the first n images only
-  --help                this text
-`;
-
-const FLAGS = {
-  checkpoint: { type: "string" },
-  data: { type: "string" },
-  "data-dir": { type: "string" },
-  split: { type: "string" },
-  out: { type: "string" },
-  npy: { type: "string" },
-  normalize: { type: "boolean" },
-  network: { type: "string" },
-  device: { type: "string" },
-  threads: { type: "string" },
-  "batch-size": { type: "string" },
-  limit: { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const;
+/** The command table of `embed`. */
+export const EMBED_SPEC: CommandSpec = {
+  name: "embed",
+  usage: "--checkpoint <file> --out <emb.safetensors> [--data <dir>] [options]",
+  description: "Computes backbone embeddings (pooled features, eval-mode BN, no augmentation, " +
+    "the checkpoint's size and normalisation) of an image folder (root/<class>/<image> or " +
+    "root/<image>; JPEG, PNG, WebP) or of a built-in dataset's split, and writes them to " +
+    "safetensors: 'embeddings' [N, D], 'labels' [N] when labelled; metadata 'files' (folder: " +
+    "JSON list of file names relative to the folder, row order) and 'classes' (JSON list). " +
+    "Exit status: 0 done, 1 error (unreadable checkpoint or images), 2 bad command line.",
+  flags: [
+    CHECKPOINT_FLAG,
+    {
+      ...DATA_FLAG,
+      help: "an image folder to embed, or a folder with a built-in dataset's files (in it or " +
+        "in <dir>/<name>/)",
+      defaultText: "the checkpoint's dataset in data/ (Fashion-MNIST also Debian's copy)",
+    },
+    {
+      name: "preset",
+      kind: "string",
+      value: "<name>",
+      help: `the built-in dataset to embed (${BUILTIN_NAMES.join(", ")})`,
+      defaultText: "the checkpoint's",
+    },
+    {
+      name: "split",
+      kind: "choice",
+      value: "train|test",
+      choices: ["train", "test"],
+      help: "split of a built-in dataset",
+      defaultText: "test",
+    },
+    {
+      name: "out",
+      kind: "string",
+      value: "<emb.safetensors>",
+      help: "output .safetensors (written atomically; never the checkpoint itself)",
+    },
+    { name: "npy", kind: "string", value: "<file>", help: "also write the embeddings as .npy" },
+    { name: "normalize", kind: "boolean", help: "L2-normalise each embedding" },
+    {
+      name: "network",
+      kind: "choice",
+      value: "<n>",
+      choices: ["student", "teacher"],
+      default: "student",
+      help: "which network's backbone: student | teacher",
+    },
+    DEVICE_FLAG,
+    THREADS_FLAG,
+    {
+      name: "batch-size",
+      kind: "int",
+      value: "<n>",
+      min: 1,
+      default: 256,
+      help: "images per forward",
+    },
+    { name: "limit", kind: "int", value: "<n>", min: 1, help: "embed the first n images only" },
+  ],
+  examples: [
+    "deno task embed --checkpoint runs/quick --out emb.safetensors --npy emb.npy",
+    "deno task embed --checkpoint runs/photos --data ~/photos --out photos.safetensors",
+  ],
+  removed: {
+    "data-dir": "it is gone: --data <dir> names the folder (the dataset's files or your images), " +
+      "--preset <name> the built-in dataset",
+  },
+};
 
 function parse(args: string[]) {
-  const v = parseFlags(args, FLAGS);
-  if (v.help) return null;
-  const checkpoint = requiredFlag("checkpoint", v.checkpoint, "file");
-  const data = requiredFlag("data", v.data, "folder|dataset");
-  const out = requiredFlag("out", v.out, "emb.safetensors");
+  const p = parseCommand(EMBED_SPEC, args);
+  if (p === null) return null;
+  const v = p.values;
+  const checkpoint = required(EMBED_SPEC, p, "checkpoint");
+  let data = v.data as string | undefined;
+  let preset = v.preset as string | undefined;
+  if (data !== undefined && !existsSync(data)) {
+    if (!BUILTIN_NAMES.includes(data)) {
+      throw new UsageError(
+        `Invalid flag --data: '${data}' is neither a folder nor a dataset name (no such folder; datasets: ${
+          BUILTIN_NAMES.join(", ")
+        })`,
+      );
+    }
+    console.error(
+      `note: --data ${data} (a dataset name) is deprecated: use --preset ${data} [--data <dir>]`,
+    );
+    preset ??= data;
+    data = undefined;
+  }
+  if (v.split !== undefined && data !== undefined && !holdsBuiltin(data)) {
+    throw new UsageError(
+      `Invalid flag --split: it applies to dataset names (built-in datasets), and '${data}' holds none`,
+    );
+  }
+  const out = required(EMBED_SPEC, p, "out");
   checkOutputPath("out", out);
   const npy = v.npy as string | undefined;
   if (npy !== undefined) checkOutputPath("npy", npy);
   if (npy === out) throw new UsageError("Invalid flags: --npy and --out name the same file");
-  const isFolder = existsSync(data) && statSync(data).isDirectory();
-  if (!isFolder && !(DATASET_NAMES as readonly string[]).includes(data)) {
-    throw new UsageError(
-      `Invalid flag --data: '${data}' is neither a folder nor a dataset name (${
-        DATASET_NAMES.join(", ")
-      })`,
-    );
-  }
-  if (isFolder && v.split !== undefined) {
-    throw new UsageError("Invalid flag --split: it applies to dataset names, not folders");
-  }
+  checkNotInput("out", out, { checkpoint });
+  if (npy !== undefined) checkNotInput("npy", npy, { checkpoint });
   return {
     checkpoint,
     data,
-    isFolder,
-    dataDir: (v["data-dir"] as string | undefined) ?? "data",
-    split: choiceFlag("split", v.split, ["train", "test"] as const, "test"),
+    preset: checkEvalPreset(preset),
+    split: v.split as "train" | "test" | undefined,
     out,
     npy,
     normalize: v.normalize === true,
-    network: choiceFlag("network", v.network, ["student", "teacher"] as const, "student"),
-    device: choiceFlag("device", v.device, DEVICES, "auto"),
-    threads: intFlag("threads", v.threads, 1),
-    batchSize: intFlag("batch-size", v["batch-size"], 1) ?? 256,
-    limit: intFlag("limit", v.limit, 1),
+    network: v.network as "student" | "teacher",
+    device: v.device as "auto" | "cpu" | "cuda" | "reference",
+    threads: v.threads as number | undefined,
+    batchSize: v["batch-size"] as number,
+    limit: v.limit as number | undefined,
   };
 }
 
 async function main(args: string[]): Promise<number> {
   const o = parse(args);
   if (o === null) {
-    console.log(USAGE);
+    console.log(helpText(EMBED_SPEC));
     return 0;
   }
-  checkInputFile("checkpoint", o.checkpoint);
+  const checkpoint = resolveCheckpoint("checkpoint", o.checkpoint);
   const backend = createBackend(o.device, { threads: o.threads });
   const ctx = createContext(backend);
   let opened: ImageDataset | undefined;
   try {
-    const net = await loadCheckpointBackbone(ctx, o.checkpoint, { network: o.network });
+    const net = await loadCheckpointBackbone(ctx, checkpoint, { network: o.network });
     try {
       const { config } = net.meta;
       const size = config.image.size;
       const channels = net.options.inChannels;
+      const source = evalSource(o.preset ?? config.dataset, o.data);
       let files: string[] | undefined;
-      if (o.isFolder) {
-        if (channels !== 1 && channels !== 3) {
-          throw new Error(`Cannot embed '${o.data}': the backbone takes ${channels} channels`);
+      let described: string;
+      if (source.kind === "folder") {
+        if (o.split !== undefined) {
+          throw new UsageError(
+            `Invalid flag --split: it applies to dataset names (built-in datasets), not to the image folder '${source.root}'`,
+          );
         }
-        files = scanImageFolder(o.data).files.map((f) => relative(o.data, f));
-        opened = readImageFolder({ root: o.data, size, channels: channels as 1 | 3 });
+        if (channels !== 1 && channels !== 3) {
+          throw new Error(`Cannot embed '${source.root}': the backbone takes ${channels} channels`);
+        }
+        files = scanImageFolder(source.root).files.map((f) => relative(source.root, f));
+        opened = readImageFolder({ root: source.root, size, channels: channels as 1 | 3 });
+        described = source.root;
       } else {
-        opened = await openDataset(o.data, { dataDir: o.dataDir, split: o.split, imageSize: size });
+        const split = o.split ?? "test";
+        opened = await openBuiltin(source, { split, imageSize: size });
+        described = `${source.name}/${split}`;
       }
       const ds = o.limit ? firstImages(opened, o.limit) : opened;
       if (ds.channels !== channels) {
@@ -162,8 +219,8 @@ async function main(args: string[]): Promise<number> {
       if (labels) tensors.labels = { dtype: "I32", shape: [ds.length], data: labels.slice() };
       const metadata: Record<string, string> = {
         format: "ressl-deno-embeddings",
-        source: o.isFolder ? o.data : `${o.data}/${o.split}`,
-        checkpoint: o.checkpoint,
+        source: described,
+        checkpoint,
         network: o.network,
         step: String(net.meta.step),
         normalized: String(o.normalize),

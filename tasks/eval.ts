@@ -9,136 +9,180 @@
  */
 
 import { createBackend } from "../src/backend/select.ts";
-import type { ViewPipeline } from "../src/data/augment.ts";
-import { openDataset } from "../src/data/datasets/mod.ts";
 import type { ImageDataset } from "../src/data/datasets/dataset.ts";
 import { firstImages } from "../src/data/datasets/subset.ts";
-import { augmentationPreset, evalView, probeTrainView } from "../src/data/pipelines.ts";
-import { disposeBackbone, loadCheckpointBackbone } from "../src/eval/backbone_io.ts";
+import { disposeBackbone } from "../src/eval/backbone_io.ts";
+import { loadCheckpointBackbone } from "../src/ressl/checkpoint.ts";
 import { extractFeatures, type ExtractFeaturesOptions } from "../src/eval/features.ts";
 import { knnAccuracy, knnClassify } from "../src/eval/knn.ts";
 import type { LinearProbeResult } from "../src/eval/linear_probe.ts";
 import { datasetClasses, datasetLabels, linearProbe } from "../src/eval/linear_probe_images.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
-import type { TrainConfig } from "../src/ressl/config.ts";
 import { type Context, createContext } from "../src/tensor/mod.ts";
+import { type CommandSpec, parseCommand, required } from "./cli_flags.ts";
+import { helpText } from "./help.ts";
 import {
-  checkInputFile,
+  checkNotInput,
   checkOutputPath,
-  choiceFlag,
-  DEVICES,
-  intFlag,
-  parseFlags,
-  positiveFlag,
-  requiredFlag,
+  CHECKPOINT_FLAG,
+  DATA_FLAG,
+  DEVICE_FLAG,
+  resolveCheckpoint,
   runCommand,
+  THREADS_FLAG,
   UsageError,
 } from "./cli_util.ts";
+import { checkEvalPreset, evalSource, evalViews, openLabelled } from "./eval_data.ts";
 
-const USAGE = `Usage: deno task eval --checkpoint <file> --protocol knn|linear [options]
-
-Evaluates a checkpoint's backbone (frozen, eval-mode BN) on the labelled train/test splits of its
-dataset: weighted kNN (k, temperature) or the linear probe of the paper (Linear(D, C), SGD nesterov,
-batch 256, cosine lr 0.2, RandomResizedCrop + flip; best and last epoch reported).
-
-Options:
-  --checkpoint <file>    training checkpoint (checkpoint-*.safetensors of a run folder)
-  --protocol knn|linear  evaluation protocol
-  --fast                 linear: train the probe on features cached once (no augmentation)
-  --data <dir>           dataset folder (default: data; Fashion-MNIST also from Debian's copy)
-  --preset <name>        evaluate on this dataset preset instead of the checkpoint's
-  --device <d>           auto | cpu | cuda | reference (default auto)
-  --threads <n>          CPU threads of the oneDNN backend
-  --network <n>          student (default) | teacher
-  --epochs <n>           linear: probe epochs (default 100)
-  --batch-size <n>       linear: probe batch (default 256)
-  --lr <x>               linear: initial learning rate (default 0.2)
-  --seed <n>             linear: probe initialisation and shuffling seed (default 0)
-  --k <n>                knn: neighbours (default: the checkpoint's config, 200)
-  --temperature <x>      knn: vote temperature (default: the checkpoint's config, 0.1)
-  --limit-train <n>      use the first n training images
-  --limit-test <n>       use the first n test images
-  --out <file.json>      write the result as JSON
-  --help                 this text
-`;
-
-const FLAGS = {
-  checkpoint: { type: "string" },
-  protocol: { type: "string" },
-  fast: { type: "boolean" },
-  data: { type: "string" },
-  preset: { type: "string" },
-  device: { type: "string" },
-  threads: { type: "string" },
-  network: { type: "string" },
-  epochs: { type: "string" },
-  "batch-size": { type: "string" },
-  lr: { type: "string" },
-  seed: { type: "string" },
-  k: { type: "string" },
-  temperature: { type: "string" },
-  "limit-train": { type: "string" },
-  "limit-test": { type: "string" },
-  out: { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
-/** Dataset preset names by training-config dataset name. */
-const PRESET_OF: Record<string, string> = {
-  tinyimagenet: "tiny-imagenet",
-  "imagenet-multicrop": "imagenet",
+/** The command table of `eval`. */
+export const EVAL_SPEC: CommandSpec = {
+  name: "eval",
+  usage: "--checkpoint <file> --protocol knn|linear [options]",
+  description:
+    "Evaluates a checkpoint's backbone (frozen, eval-mode BN) on the labelled train/test " +
+    "images of its dataset (or of --data): weighted kNN (k, temperature) or the linear probe of " +
+    "the paper (Linear(D, C), SGD nesterov, batch 256, cosine lr 0.2, RandomResizedCrop + flip; " +
+    "best and last epoch reported). The architecture and normalisation come from the checkpoint. " +
+    "Exit status: 0 done, 1 error (unreadable checkpoint or data), 2 bad command line.",
+  flags: [
+    CHECKPOINT_FLAG,
+    {
+      name: "protocol",
+      kind: "choice",
+      value: "knn|linear",
+      choices: ["knn", "linear"],
+      help: "evaluation protocol",
+    },
+    {
+      name: "fast",
+      kind: "boolean",
+      help: "linear: train the probe on features cached once (no augmentation)",
+    },
+    DATA_FLAG,
+    {
+      name: "preset",
+      kind: "string",
+      value: "<name>",
+      help: "evaluate with this dataset's normalisation and images instead of the checkpoint's",
+    },
+    DEVICE_FLAG,
+    THREADS_FLAG,
+    {
+      name: "network",
+      kind: "choice",
+      value: "<n>",
+      choices: ["student", "teacher"],
+      default: "student",
+      help: "which network's backbone: student | teacher",
+    },
+    {
+      name: "epochs",
+      kind: "int",
+      value: "<n>",
+      min: 1,
+      default: 100,
+      help: "linear: probe epochs",
+    },
+    {
+      name: "batch-size",
+      kind: "int",
+      value: "<n>",
+      min: 1,
+      default: 256,
+      help: "linear: probe batch",
+    },
+    {
+      name: "lr",
+      kind: "number",
+      value: "<x>",
+      min: 0,
+      exclusiveMin: true,
+      default: 0.2,
+      help: "linear: initial learning rate",
+    },
+    {
+      name: "seed",
+      kind: "int",
+      value: "<n>",
+      min: 0,
+      default: 0,
+      help: "linear: probe initialisation and shuffling seed",
+    },
+    {
+      name: "k",
+      kind: "int",
+      value: "<n>",
+      min: 1,
+      help: "knn: neighbours",
+      defaultText: "the checkpoint's config (200)",
+    },
+    {
+      name: "temperature",
+      kind: "number",
+      value: "<x>",
+      min: 0,
+      exclusiveMin: true,
+      help: "knn: vote temperature",
+      defaultText: "the checkpoint's config (0.1)",
+    },
+    {
+      name: "limit-train",
+      kind: "int",
+      value: "<n>",
+      min: 1,
+      help: "use the first n training images",
+    },
+    { name: "limit-test", kind: "int", value: "<n>", min: 1, help: "use the first n test images" },
+    {
+      name: "out",
+      kind: "string",
+      value: "<file.json>",
+      help: "write the result as JSON (atomically; checked before the work)",
+    },
+  ],
+  examples: [
+    "deno task eval --checkpoint runs/quick --protocol knn",
+    "deno task eval --checkpoint runs/quick/checkpoint-000000702.safetensors --protocol linear --fast",
+    "deno task eval --checkpoint runs/photos --protocol knn --data ~/photos",
+  ],
 };
 
 function parse(args: string[]) {
-  const v = parseFlags(args, FLAGS);
-  if (v.help) return null;
-  const protocol = choiceFlag("protocol", v.protocol, ["knn", "linear"] as const);
+  const p = parseCommand(EVAL_SPEC, args);
+  if (p === null) return null;
+  const v = p.values;
+  const checkpoint = required(EVAL_SPEC, p, "checkpoint");
+  if (v.protocol === undefined) {
+    throw new UsageError("Missing flag --protocol: expected one of knn, linear (see --help)");
+  }
+  const protocol = v.protocol as "knn" | "linear";
   if (v.fast && protocol !== "linear") {
     throw new UsageError("Invalid flag --fast: it applies to --protocol linear only");
   }
   const out = v.out as string | undefined;
-  if (out !== undefined) checkOutputPath("out", out);
-  const preset = v.preset as string | undefined;
-  if (preset !== undefined) {
-    try {
-      augmentationPreset(PRESET_OF[preset] ?? preset);
-    } catch (e) {
-      throw new UsageError(`Invalid flag --preset: ${(e as Error).message}`);
-    }
+  if (out !== undefined) {
+    checkOutputPath("out", out);
+    checkNotInput("out", out, { checkpoint });
   }
   return {
-    checkpoint: requiredFlag("checkpoint", v.checkpoint, "file"),
+    checkpoint,
     protocol,
     fast: v.fast === true,
-    dataDir: (v.data as string | undefined) ?? "data",
-    preset,
-    device: choiceFlag("device", v.device, DEVICES, "auto"),
-    threads: intFlag("threads", v.threads, 1),
-    network: choiceFlag("network", v.network, ["student", "teacher"] as const, "student"),
-    epochs: intFlag("epochs", v.epochs, 1) ?? 100,
-    batchSize: intFlag("batch-size", v["batch-size"], 1) ?? 256,
-    lr: positiveFlag("lr", v.lr) ?? 0.2,
-    seed: intFlag("seed", v.seed, 0) ?? 0,
-    k: intFlag("k", v.k, 1),
-    temperature: positiveFlag("temperature", v.temperature),
-    limitTrain: intFlag("limit-train", v["limit-train"], 1),
-    limitTest: intFlag("limit-test", v["limit-test"], 1),
+    data: v.data as string | undefined,
+    preset: checkEvalPreset(v.preset as string | undefined),
+    device: v.device as "auto" | "cpu" | "cuda" | "reference",
+    threads: v.threads as number | undefined,
+    network: v.network as "student" | "teacher",
+    epochs: v.epochs as number,
+    batchSize: v["batch-size"] as number,
+    lr: v.lr as number,
+    seed: v.seed as number,
+    k: v.k as number | undefined,
+    temperature: v.temperature as number | undefined,
+    limitTrain: v["limit-train"] as number | undefined,
+    limitTest: v["limit-test"] as number | undefined,
     out,
   };
-}
-
-/** The evaluation views: the preset's when `--preset` is given, else the checkpoint's settings. */
-function views(config: TrainConfig, preset: string | undefined) {
-  const name = preset ?? config.dataset;
-  const p = augmentationPreset(PRESET_OF[name] ?? name);
-  if (preset !== undefined) return { name: p.name, test: evalView(p), train: probeTrainView(p) };
-  const own = (v: ViewPipeline): ViewPipeline => ({
-    size: config.image.size,
-    ops: v.ops,
-    mean: [...config.image.mean],
-    std: [...config.image.std],
-  });
-  return { name: p.name, test: own(evalView(p)), train: own(probeTrainView(p)) };
 }
 
 function knn(
@@ -180,21 +224,25 @@ function printLinear(r: LinearProbeResult): void {
 async function main(args: string[]): Promise<number> {
   const o = parse(args);
   if (o === null) {
-    console.log(USAGE);
+    console.log(helpText(EVAL_SPEC));
     return 0;
   }
-  checkInputFile("checkpoint", o.checkpoint);
+  const checkpoint = resolveCheckpoint("checkpoint", o.checkpoint);
   const backend = createBackend(o.device, { threads: o.threads });
   const ctx = createContext(backend);
-  const opened: ImageDataset[] = [];
+  let close = () => {};
   try {
-    const net = await loadCheckpointBackbone(ctx, o.checkpoint, { network: o.network });
+    const net = await loadCheckpointBackbone(ctx, checkpoint, { network: o.network });
     try {
       const { config } = net.meta;
-      const v = views(config, o.preset);
-      const open = async (split: "train" | "test", limit?: number) => {
-        const ds = await openDataset(v.name, { dataDir: o.dataDir, split, imageSize: v.test.size });
-        opened.push(ds);
+      const v = evalViews(config, o.preset);
+      const data = await openLabelled(
+        evalSource(v.name, o.data),
+        v.test.size,
+        net.options.inChannels,
+      );
+      close = data.close;
+      const limited = (ds: ImageDataset, limit?: number) => {
         if (ds.channels !== net.options.inChannels) {
           throw new Error(
             `Cannot evaluate on '${ds.name}': its images have ${ds.channels} channel(s), the backbone takes ${net.options.inChannels}`,
@@ -202,12 +250,12 @@ async function main(args: string[]): Promise<number> {
         }
         return limit ? firstImages(ds, limit) : ds;
       };
-      const train = await open("train", o.limitTrain);
-      const test = await open("test", o.limitTest);
+      const train = limited(data.train, o.limitTrain);
+      const test = limited(data.test, o.limitTest);
       console.log(
-        `eval ${o.protocol}${o.fast ? " (fast)" : ""}: ${o.network} of ${o.checkpoint} ` +
+        `eval ${o.protocol}${o.fast ? " (fast)" : ""}: ${o.network} of ${checkpoint} ` +
           `(ResNet-${net.options.depth} width ${net.options.width}, step ${net.meta.step}), ` +
-          `${train.length} train / ${test.length} test images of ${v.name}, backend ${backend.name}`,
+          `${train.length} train / ${test.length} test images of ${v.name} in ${data.where}, backend ${backend.name}`,
       );
       const common = {
         params: net.params,
@@ -216,7 +264,7 @@ async function main(args: string[]): Promise<number> {
         view: v.test,
       };
       const base = {
-        checkpoint: o.checkpoint,
+        checkpoint,
         network: o.network,
         step: net.meta.step,
         epoch: net.meta.epoch,
@@ -279,7 +327,7 @@ async function main(args: string[]): Promise<number> {
       disposeBackbone(net);
     }
   } finally {
-    for (const ds of opened) ds.close();
+    close();
     backend.dispose();
   }
 }

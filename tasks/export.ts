@@ -26,56 +26,78 @@
 
 import { basename } from "node:path";
 import { createBackend } from "../src/backend/select.ts";
-import { disposeBackbone, loadCheckpointBackbone } from "../src/eval/backbone_io.ts";
+import { disposeBackbone } from "../src/eval/backbone_io.ts";
+import { loadCheckpointBackbone } from "../src/ressl/checkpoint.ts";
 import { exportMetadata, torchvisionStateDict } from "../src/eval/export.ts";
 import { writeSafetensors } from "../src/io/safetensors.ts";
 import { createContext } from "../src/tensor/mod.ts";
+import { type CommandSpec, parseCommand, required } from "./cli_flags.ts";
+import { helpText } from "./help.ts";
 import {
-  checkInputFile,
+  checkNotInput,
   checkOutputPath,
-  choiceFlag,
-  parseFlags,
-  requiredFlag,
+  CHECKPOINT_FLAG,
+  resolveCheckpoint,
   runCommand,
 } from "./cli_util.ts";
 
-const USAGE = `Usage: deno task export --checkpoint <file> --out <file.safetensors> [options]
-
-Writes a checkpoint's backbone as a torchvision ResNet state_dict (safetensors; BN
-num_batches_tracked = steps trained) for model.load_state_dict(sd, strict=True). See docs/export.md.
-
-Options:
-  --checkpoint <file>   training checkpoint
-  --out <file>          output .safetensors file (written atomically)
-  --network <n>         student (default) | teacher
-  --head                also export the projection head as fc.0.* / fc.2.* (nn.Sequential)
-  --help                this text
-`;
-
-const FLAGS = {
-  checkpoint: { type: "string" },
-  out: { type: "string" },
-  network: { type: "string" },
-  head: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
+/** The command table of `export`. */
+export const EXPORT_SPEC: CommandSpec = {
+  name: "export",
+  usage: "--checkpoint <file> --out <file.safetensors> [options]",
+  description:
+    "Writes a checkpoint's backbone as a torchvision ResNet state_dict (safetensors; BN " +
+    "num_batches_tracked = steps trained) for model.load_state_dict(sd, strict=True), whatever " +
+    "the run trained on (a built-in dataset or your own images). See docs/export.md. Exit " +
+    "status: 0 done, 1 error (unreadable checkpoint), 2 bad command line.",
+  flags: [
+    CHECKPOINT_FLAG,
+    {
+      name: "out",
+      kind: "string",
+      value: "<file.safetensors>",
+      help: "output .safetensors file (written atomically; never the checkpoint itself)",
+    },
+    {
+      name: "network",
+      kind: "choice",
+      value: "<n>",
+      choices: ["student", "teacher"],
+      default: "student",
+      help: "which network's backbone: student | teacher",
+    },
+    {
+      name: "head",
+      kind: "boolean",
+      help: "also export the projection head as fc.0.* / fc.2.* (nn.Sequential)",
+    },
+  ],
+  examples: [
+    "deno task export --checkpoint runs/quick --out backbone.safetensors",
+    "deno task export --checkpoint runs/photos --out backbone.safetensors --head",
+  ],
+};
 
 async function main(args: string[]): Promise<number> {
-  const v = parseFlags(args, FLAGS);
-  if (v.help) {
-    console.log(USAGE);
+  const p = parseCommand(EXPORT_SPEC, args);
+  if (p === null) {
+    console.log(helpText(EXPORT_SPEC));
     return 0;
   }
-  const checkpoint = requiredFlag("checkpoint", v.checkpoint, "file");
-  const out = requiredFlag("out", v.out, "file.safetensors");
+  const given = required(EXPORT_SPEC, p, "checkpoint");
+  const out = required(EXPORT_SPEC, p, "out");
   checkOutputPath("out", out);
-  const network = choiceFlag("network", v.network, ["student", "teacher"] as const, "student");
-  checkInputFile("checkpoint", checkpoint);
+  checkNotInput("out", out, { checkpoint: given });
+  const network = p.values.network as "student" | "teacher";
+  const checkpoint = resolveCheckpoint("checkpoint", given);
   // Exporting is a copy of host values: the reference backend needs no native library.
   const backend = createBackend("reference");
   const ctx = createContext(backend);
   try {
-    const net = await loadCheckpointBackbone(ctx, checkpoint, { network, head: v.head === true });
+    const net = await loadCheckpointBackbone(ctx, checkpoint, {
+      network,
+      head: p.values.head === true,
+    });
     try {
       const { meta, options } = net;
       const tensors = torchvisionStateDict(net, { numBatchesTracked: meta.step, head: net.head });

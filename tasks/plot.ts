@@ -7,83 +7,144 @@
  * @module
  */
 
-import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { basename, dirname, join } from "node:path";
 import { createBackend } from "../src/backend/select.ts";
 import { listCheckpoints } from "../src/io/checkpoint.ts";
 import { checkpointEmbeddingMap } from "../src/plot/checkpoint_map.ts";
 import { plotRun } from "../src/plot/curves.ts";
+import { canonicalName } from "../src/ressl/config.ts";
+import { openTrainCheckpoint } from "../src/ressl/checkpoint.ts";
 import { createContext } from "../src/tensor/mod.ts";
+import { type CommandSpec, parseCommand } from "./cli_flags.ts";
+import { helpText } from "./help.ts";
 import {
-  checkInputFile,
-  choiceFlag,
-  DEVICES,
-  intFlag,
-  positiveFlag,
+  DATA_FLAG,
+  DEVICE_FLAG,
+  resolveCheckpoint,
   runCommand,
+  THREADS_FLAG,
   UsageError,
 } from "./cli_util.ts";
+import { resolveData } from "./data_source.ts";
+import { checkEvalPreset } from "./eval_data.ts";
 
-const USAGE = `Usage: deno task plot <run-dir> [--map [options]]
+/** The command table of `plot`. */
+export const PLOT_SPEC: CommandSpec = {
+  name: "plot",
+  usage: "<run-dir> [--map [options]]",
+  description:
+    "Draws the training curves of a run folder: loss per logged step (interval mean and " +
+    "last step), learning rate per logged step (warm-up and cosine), kNN top-1/top-5 per epoch " +
+    "when logged; written as curves.svg and curves.png there. Exit status: 0 done, 1 error " +
+    "(unreadable log, checkpoint or data), 2 bad command line.",
+  positionals: [{ name: "<run-dir>", help: "the run folder (holds metrics.jsonl)" }],
+  flags: [
+    {
+      name: "map",
+      kind: "boolean",
+      help: "also draw a t-SNE map of a checkpoint's backbone features of the first test images, " +
+        "coloured by class (embedding-map.svg / .png in the run folder)",
+    },
+    { name: "no-curves", kind: "boolean", help: "skip the curves (with --map: only the map)" },
+    {
+      name: "checkpoint",
+      kind: "string",
+      value: "<file>",
+      help: "checkpoint of the map",
+      defaultText: "the newest in the run folder",
+    },
+    {
+      ...DATA_FLAG,
+      help: "map: a folder with the dataset's files (in <dir>/<name>/, or <dir> named <name>)",
+      defaultText: "data/ (Fashion-MNIST also Debian's copy)",
+    },
+    {
+      name: "preset",
+      kind: "string",
+      value: "<name>",
+      help: "map: draw this dataset's test images instead of the checkpoint's",
+    },
+    {
+      name: "points",
+      kind: "int",
+      value: "<n>",
+      min: 2,
+      default: 2000,
+      help: "map: test images in the map (exact t-SNE is O(n^2))",
+    },
+    {
+      name: "network",
+      kind: "choice",
+      value: "<n>",
+      choices: ["student", "teacher"],
+      default: "student",
+      help: "map: which network's backbone: student | teacher",
+    },
+    {
+      name: "perplexity",
+      kind: "number",
+      value: "<x>",
+      min: 0,
+      exclusiveMin: true,
+      help: "map: t-SNE perplexity",
+      defaultText: "30",
+    },
+    {
+      name: "iterations",
+      kind: "int",
+      value: "<n>",
+      min: 1,
+      help: "map: t-SNE iterations",
+      defaultText: "1000",
+    },
+    {
+      name: "seed",
+      kind: "int",
+      value: "<n>",
+      min: 0,
+      default: 0,
+      help: "map: t-SNE initialisation seed",
+    },
+    DEVICE_FLAG,
+    THREADS_FLAG,
+    {
+      name: "scale",
+      kind: "number",
+      value: "<x>",
+      min: 0,
+      exclusiveMin: true,
+      default: 2,
+      help: "PNG pixels per SVG unit",
+    },
+  ],
+  examples: [
+    "deno task plot runs/quick",
+    "deno task plot runs/quick --map --points 1000",
+  ],
+};
 
-Draws the training curves of a run folder: loss per step (interval mean and last step), learning
-rate per step, kNN top-1/top-5 per epoch when logged; written as curves.svg and curves.png there.
-
-Options:
-  --map                  also draw a t-SNE map of a checkpoint's backbone features of the first
-                         test images, coloured by class (embedding-map.svg / .png in the run folder)
-  --no-curves            skip the curves (with --map: only the map)
-  --checkpoint <file>    checkpoint of the map (default: the newest in the run folder)
-  --data <dir>           dataset folder (default: data; Fashion-MNIST also from Debian's copy)
-  --preset <name>        draw this dataset preset's test images instead of the checkpoint's
-  --points <n>           test images in the map (default 2000; exact t-SNE is O(n^2))
-  --network <n>          student (default) | teacher
-  --perplexity <x>       t-SNE perplexity (default 30)
-  --iterations <n>       t-SNE iterations (default 1000)
-  --seed <n>             t-SNE initialisation seed (default 0)
-  --device <d>           auto | cpu | cuda | reference (default auto)
-  --threads <n>          CPU threads of the oneDNN backend
-  --scale <x>            PNG pixels per SVG unit (default 2)
-  --help                 this text
-`;
+const MAP_ONLY = [
+  "checkpoint",
+  "data",
+  "preset",
+  "points",
+  "network",
+  "perplexity",
+  "iterations",
+  "seed",
+];
 
 function parse(args: string[]) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        map: { type: "boolean" },
-        "no-curves": { type: "boolean" },
-        checkpoint: { type: "string" },
-        data: { type: "string" },
-        preset: { type: "string" },
-        points: { type: "string" },
-        network: { type: "string" },
-        perplexity: { type: "string" },
-        iterations: { type: "string" },
-        seed: { type: "string" },
-        device: { type: "string" },
-        threads: { type: "string" },
-        scale: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`Invalid command line: ${(e as Error).message} (see --help)`);
-  }
-  const v = parsed.values;
-  if (v.help) return null;
-  if (parsed.positionals.length !== 1) {
+  const p = parseCommand(PLOT_SPEC, args);
+  if (p === null) return null;
+  const v = p.values;
+  if (p.positionals.length !== 1) {
     throw new UsageError(
-      `Invalid command line: expected one run folder, got ${parsed.positionals.length} (see --help)`,
+      `Invalid command line: expected one run folder, got ${p.positionals.length} (see --help)`,
     );
   }
   const map = v.map === true;
-  const mapOnly = ["checkpoint", "preset", "points", "network", "perplexity", "iterations", "seed"]
-    .filter((k) => (v as Record<string, unknown>)[k] !== undefined);
+  const mapOnly = MAP_ONLY.filter((k) => p.given.includes(k));
   if (!map && mapOnly.length > 0) {
     throw new UsageError(`Invalid flag --${mapOnly[0]}: it applies to --map only`);
   }
@@ -91,27 +152,58 @@ function parse(args: string[]) {
     throw new UsageError("Invalid flag --no-curves: there is nothing to draw without --map");
   }
   return {
-    runDir: parsed.positionals[0],
+    runDir: p.positionals[0],
     curves: v["no-curves"] !== true,
     map,
-    checkpoint: v.checkpoint,
-    dataDir: v.data ?? "data",
-    preset: v.preset,
-    points: intFlag("points", v.points, 2) ?? 2000,
-    network: choiceFlag("network", v.network, ["student", "teacher"] as const, "student"),
-    perplexity: positiveFlag("perplexity", v.perplexity),
-    iterations: intFlag("iterations", v.iterations, 1),
-    seed: intFlag("seed", v.seed, 0) ?? 0,
-    device: choiceFlag("device", v.device, DEVICES, "auto"),
-    threads: intFlag("threads", v.threads, 1),
-    scale: positiveFlag("scale", v.scale) ?? 2,
+    checkpoint: v.checkpoint as string | undefined,
+    data: v.data as string | undefined,
+    preset: checkEvalPreset(v.preset as string | undefined),
+    points: v.points as number,
+    network: v.network as "student" | "teacher",
+    perplexity: v.perplexity as number | undefined,
+    iterations: v.iterations as number | undefined,
+    seed: v.seed as number,
+    device: v.device as "auto" | "cpu" | "cuda" | "reference",
+    threads: v.threads as number | undefined,
+    scale: v.scale as number,
   };
+}
+
+/**
+ * The data folder the embedding map reads `name` from, resolved as `--data` is everywhere. The
+ * map's reader looks in `<dir>/<name>/` (Fashion-MNIST then Debian's copy), so a folder holding
+ * the files directly is passed as its parent when it is named after the dataset, and refused
+ * otherwise (never read another copy instead).
+ */
+async function mapDataDir(checkpoint: string, preset: string | undefined, data?: string) {
+  const name = canonicalName(preset ?? (await openTrainCheckpoint(checkpoint)).meta.config.dataset)
+    .name;
+  if (name === "image-folder") {
+    throw new UsageError(
+      "Invalid flag --map: the checkpoint was trained on an image folder; the map draws built-in " +
+        "test sets only (give --preset <dataset>, or use deno task embed on your folder)",
+    );
+  }
+  if (data === undefined) return undefined;
+  const source = resolveData(name, data);
+  if (source.kind === "folder") {
+    throw new UsageError(
+      `Invalid flag --data: the map draws the ${name} test set; '${data}' holds other images`,
+    );
+  }
+  if (source.root !== data) return data; // found in <data>/<name>/
+  if (basename(data) === name) return dirname(data);
+  throw new UsageError(
+    `Invalid flag --data: the map reads ${name} from '<dir>/${name}/'; move the files of '${data}' into '${
+      join(data, name)
+    }'`,
+  );
 }
 
 async function main(args: string[]): Promise<number> {
   const o = parse(args);
   if (o === null) {
-    console.log(USAGE);
+    console.log(helpText(PLOT_SPEC));
     return 0;
   }
   let info;
@@ -122,6 +214,7 @@ async function main(args: string[]): Promise<number> {
   }
   if (!info.isDirectory) throw new Error(`Cannot plot run '${o.runDir}': not a folder`);
   let checkpoint: string | undefined;
+  let dataDir: string | undefined;
   if (o.map) {
     checkpoint = o.checkpoint ?? listCheckpoints(o.runDir).at(-1);
     if (!checkpoint) {
@@ -129,7 +222,8 @@ async function main(args: string[]): Promise<number> {
         `Cannot draw the embedding map: '${o.runDir}' holds no checkpoint (give --checkpoint <file>)`,
       );
     }
-    checkInputFile("checkpoint", checkpoint);
+    checkpoint = resolveCheckpoint("checkpoint", checkpoint);
+    dataDir = await mapDataDir(checkpoint, o.preset, o.data);
   }
   if (o.curves) {
     const out = await plotRun(o.runDir, { scale: o.scale });
@@ -142,7 +236,7 @@ async function main(args: string[]): Promise<number> {
       const t0 = performance.now();
       const r = await checkpointEmbeddingMap(ctx, {
         checkpoint,
-        dataDir: o.dataDir,
+        dataDir,
         preset: o.preset,
         points: o.points,
         network: o.network,

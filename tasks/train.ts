@@ -1,79 +1,132 @@
 /**
- * `deno task train`: ReSSL pretraining from the command line (flags: `--help`, tasks/train_args.ts).
- * Exit status: 0 done (or stopped by a signal after its checkpoint), 1 error, 2 bad command line,
- * 3 the loss became NaN or infinite.
+ * `deno task train`: ReSSL pretraining from the command line (flags: `--help`, tasks/train_args.ts;
+ * what `--data` may hold: tasks/data_source.ts). Exit status: 0 done (or stopped by a signal after
+ * its checkpoint), 1 error, 2 bad command line, 3 the loss became NaN or infinite.
  *
  * @module
  */
 
 import { createBackend } from "../src/backend/select.ts";
-import { openDataset } from "../src/data/datasets/mod.ts";
+import type { ImageDataset } from "../src/data/datasets/mod.ts";
 import { firstImages } from "../src/data/datasets/subset.ts";
 import { downloadDataset } from "../src/data/download.ts";
+import { readMetrics } from "../src/io/metrics.ts";
 import { Progress } from "../src/io/progress.ts";
 import { plotRun } from "../src/plot/curves.ts";
-import { effectiveLr } from "../src/ressl/config.ts";
-import { NonFiniteLossError, runTraining } from "../src/run/trainer.ts";
+import { effectiveLr, presetConfig, warmupStepsOf } from "../src/ressl/config.ts";
+import { runTraining } from "../src/run/trainer.ts";
+import { NonFiniteLossError } from "../src/run/non_finite.ts";
 import { createContext } from "../src/tensor/mod.ts";
-import { loadBackboneInit } from "../src/eval/init_weights.ts";
-import { parseTrainArgs, TRAIN_USAGE } from "./train_args.ts";
-
-const DATA_NAMES: Record<string, string> = { tinyimagenet: "tiny-imagenet" };
+import { loadBackboneInit } from "../src/run/init_weights.ts";
+import { checkOutputFolder, runCommand, UsageError } from "./cli_util.ts";
+import { openBuiltin, resolveData } from "./data_source.ts";
+import { plural, prepareFolderConfig, runHeader } from "./train_data.ts";
+import { buildTrainConfig, parseTrainCommand, trainUsage } from "./train_args.ts";
+import { resumeRun } from "./train_resume.ts";
+import { openFolder } from "./folder_data.ts";
+import { validateConfig } from "../src/ressl/config.ts";
+import type { KnnData } from "../src/run/knn_monitor.ts";
 
 async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = await parseTrainArgs(args);
-  } catch (e) {
-    console.error((e as Error).message);
-    return 2;
-  }
-  if (parsed === null) {
-    console.log(TRAIN_USAGE);
+  const cli = parseTrainCommand(args);
+  if (cli === null) {
+    console.log(trainUsage());
     return 0;
   }
-  const { config, runtime } = parsed;
-  const dataName = DATA_NAMES[config.dataset] ?? config.dataset;
-  const dataDir = runtime.data ?? "data";
+  const { parsed } = cli;
+  let { runtime } = cli;
+  if (runtime.presetNote) console.error(runtime.presetNote);
+  // --resume: the run's own configuration, preset, data and limit (flags given must agree).
+  const resumed = runtime.resume === undefined ? undefined : await resumeRun(parsed, runtime);
+  if (resumed) runtime = resumed.runtime;
+  checkOutputFolder("out", runtime.out);
+  let preset = runtime.preset;
+  const name = presetConfig(preset).dataset;
   if (runtime.download) {
-    const r = await downloadDataset(dataName, { dataDir });
+    if (name === "image-folder") {
+      throw new UsageError(
+        "Invalid flag --download: it fetches built-in datasets; --data holds your own images",
+      );
+    }
+    const dataDir = runtime.data ?? "data";
+    const r = await downloadDataset(name, { dataDir });
+    console.log(`dataset ${name}: ${r.alreadyPresent ? "present" : "downloaded"} in ${dataDir}`);
+  }
+  const source = resolveData(name, runtime.data);
+  if (source.kind === "folder" && !runtime.presetGiven) {
+    preset = "image-folder";
     console.log(
-      r.alreadyPresent
-        ? `dataset ${dataName}: present in ${dataDir}`
-        : `dataset ${dataName}: downloaded into ${dataDir}`,
+      `preset image-folder: '${source.root}' holds images (--preset picks another recipe)`,
+    );
+  }
+  const built = resumed
+    ? { config: resumed.config, explicit: new Set<string>() }
+    : await buildTrainConfig(parsed, preset, false);
+  let config = built.config;
+  const notes: string[] = [];
+  const opened: ImageDataset[] = [];
+  let full: ImageDataset;
+  let knnData: KnnData | undefined;
+  if (source.kind === "folder") {
+    const prepared = resumed
+      ? { config, channels: config.model.inChannels as 1 | 3, notes: [] }
+      : prepareFolderConfig(source, config, built.explicit, runtime.given);
+    config = prepared.config;
+    notes.push(...prepared.notes);
+    const fd = openFolder(source, { size: config.image.size, channels: prepared.channels });
+    opened.push(fd.pretrain);
+    if (fd.test && fd.test !== fd.pretrain) opened.push(fd.test);
+    full = fd.pretrain;
+    if (config.knnEvery > 0 && fd.train && fd.test) knnData = { train: fd.train, test: fd.test };
+  } else {
+    config = validateConfig(config);
+    full = await openBuiltin(source, { split: "pretrain", imageSize: config.image.size });
+    opened.push(full);
+    if (config.knnEvery > 0) {
+      const train = await openBuiltin(source, { split: "train", imageSize: config.image.size });
+      opened.push(train);
+      const test = await openBuiltin(source, { split: "test", imageSize: config.image.size });
+      opened.push(test);
+      knnData = { train, test };
+    }
+  }
+  const limit = runtime.limit;
+  const dataset = limit ? firstImages(full, limit) : full;
+  if (knnData && limit) {
+    knnData = { train: firstImages(knnData.train, limit), test: firstImages(knnData.test, limit) };
+  }
+  if (dataset.channels !== config.model.inChannels) {
+    throw new Error(
+      `Cannot train preset ${preset} on '${dataset.name}': its images have ${dataset.channels} channel(s), the network takes ${config.model.inChannels}`,
+    );
+  }
+  const lr = effectiveLr(config);
+  const spe = Math.floor(dataset.length / config.batchSize);
+  if (spe === 0) {
+    throw new UsageError(
+      `Cannot train on '${dataset.name}': ${
+        plural(dataset.length, "image")
+      } make no full batch of ${config.batchSize} (lower --batch-size)`,
     );
   }
   const backend = createBackend(runtime.device, { threads: runtime.threads });
   const ctx = createContext(backend);
-  const full = await openDataset(dataName, {
-    dataDir,
-    split: "pretrain",
-    imageSize: config.image.size,
-  });
-  const dataset = runtime.limit ? firstImages(full, runtime.limit) : full;
-  const knnData = config.knnEvery > 0
-    ? {
-      train: await openDataset(dataName, { dataDir, split: "train", imageSize: config.image.size }),
-      test: await openDataset(dataName, { dataDir, split: "test", imageSize: config.image.size }),
-    }
-    : undefined;
-  const lr = effectiveLr(config);
-  console.log(
-    `ReSSL ${runtime.preset}: ResNet-${config.model.depth} width ${config.model.width}, ` +
-      `${dataset.length} images (${dataset.name}), batch ${config.batchSize}, ${config.epochs} epochs, ` +
-      `backend ${backend.name}${
-        Object.keys(backend.versions).length
-          ? ` (${Object.entries(backend.versions).map(([k, v]) => `${k} ${v}`).join(", ")})`
-          : ""
-      }`,
-  );
-  console.log(
-    `lr ${config.optim.lr} at batch 256` +
-      (config.optim.scaleLr
-        ? ` scaled linearly to ${lr} for batch ${config.batchSize}`
-        : " (no scaling)") +
-      `; run folder ${runtime.out}`,
-  );
+  for (
+    const line of runHeader({
+      preset,
+      config,
+      dataset,
+      where: source.kind === "builtin" ? source.where : source.root,
+      backend,
+      stepsPerEpoch: spe,
+      warmupSteps: warmupStepsOf(config, spe),
+      maxSteps: runtime.maxSteps,
+      lr,
+      out: runtime.out,
+      knn: knnData,
+    })
+  ) console.log(line);
+  for (const n of notes) console.log(n);
   const stop = { requested: false };
   const onSignal = () => {
     if (stop.requested) Deno.exit(130);
@@ -97,11 +150,20 @@ async function main(args: string[]): Promise<number> {
       initialize: runtime.init ? (state) => loadBackboneInit(ctx, state, runtime.init!) : undefined,
       runInfo: {
         init: runtime.init,
-        preset: runtime.preset,
+        preset,
         backend: backend.name,
         versions: backend.versions,
         deno: Deno.version.deno,
         args,
+        data: source.kind === "builtin"
+          ? { kind: "builtin", name: source.name, root: source.where, given: runtime.data }
+          : {
+            kind: "folder",
+            root: source.root,
+            test: source.testDir ?? "held out",
+            given: runtime.data,
+          },
+        limit: runtime.limit,
         dataset: dataset.name,
         images: dataset.length,
         effectiveLr: lr,
@@ -109,13 +171,24 @@ async function main(args: string[]): Promise<number> {
     });
     console.log(
       `${result.stoppedBy === "signal" ? "stopped" : "done"}: ${result.steps} steps ` +
-        `(${result.stepsThisRun} in ${result.wallSeconds.toFixed(1)} s, ` +
-        `${result.imagesPerSecond.toFixed(1)} images/s), final loss ${
-          result.finalLoss.toFixed(4)
-        }` +
+        `(${result.stepsThisRun} in ${result.wallSeconds.toFixed(1)} s, of which training ` +
+        `${result.trainSeconds.toFixed(1)} s at ${result.imagesPerSecond.toFixed(1)} images/s), ` +
+        `final loss ${result.finalLoss.toFixed(4)}` +
         (result.lastCheckpoint ? `, checkpoint ${result.lastCheckpoint}` : ""),
     );
+    const knn = readMetrics(`${runtime.out}/metrics.jsonl`).filter((r) => r.knnTop1 !== undefined)
+      .at(-1);
+    if (knn && knnData) {
+      console.log(
+        `kNN top-1 ${(knn.knnTop1 as number).toFixed(2)}% (top-5 ${
+          (knn.knnTop5 as number).toFixed(2)
+        }%) on ${knnData.test.length} test images of ${knnData.test.name}, after epoch ${
+          knn.epoch + 1
+        }`,
+      );
+    }
     try {
+      console.log("drawing the training curves ...");
       const plots = await plotRun(runtime.out);
       console.log(`training curves: ${[...plots.png, ...plots.svg].join(", ")}`);
     } catch (e) {
@@ -123,25 +196,17 @@ async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    console.error(`\n${(e as Error).message}`);
-    return e instanceof NonFiniteLossError ? 3 : 1;
+    if (e instanceof NonFiniteLossError) {
+      console.error(`\n${e.message}`);
+      return 3;
+    }
+    throw e;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
-    dataset.close();
-    knnData?.train.close();
-    knnData?.test.close();
+    for (const ds of opened) ds.close();
     backend.dispose();
   }
 }
 
-if (import.meta.main) {
-  let code: number;
-  try {
-    code = await main(Deno.args);
-  } catch (e) {
-    console.error((e as Error).message);
-    code = 1;
-  }
-  Deno.exit(code);
-}
+if (import.meta.main) await runCommand(main);

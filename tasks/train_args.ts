@@ -1,23 +1,43 @@
 /**
- * Command-line flags of `deno task train`: parsed with `node:util` parseArgs, applied over the
- * preset and an optional JSON config file, validated. Errors name the flag or key.
+ * Command-line flags of `deno task train`, in one table ({@link TRAIN_SPEC}): the parser, the
+ * `--help` text and the configuration keys the flags set all come from it. Flags are applied over
+ * the preset and an optional JSON config file, then validated; errors name the flag or key.
  *
  * @module
  */
 
-import { choiceFlag, DEVICES, intFlag, parseFlags, positiveFlag } from "./cli_util.ts";
+import { join } from "node:path";
 import {
+  type CommandSpec,
+  coresBound,
+  type FlagSpec,
+  parseCommand,
+  type ParsedCommand,
+  UsageError,
+} from "./cli_flags.ts";
+import { helpText } from "./help.ts";
+import {
+  canonicalName,
   mergeConfig,
   presetConfig,
   TRAIN_PRESET_NAMES,
   type TrainConfig,
   validateConfig,
 } from "../src/ressl/config.ts";
+import { DEVICES } from "./cli_util.ts";
+
+/** The preset used when `--preset` is absent (and `--data` does not hold one's own images). */
+export const DEFAULT_PRESET = "fashion-mnist";
 
 /** Choices that do not change the result of a run (where it runs, where it writes). */
 export interface TrainRuntime {
+  /** The preset (its current name). */
   preset: string;
-  /** Dataset folder or file prefix; undefined: the preset's default location. */
+  /** Whether `--preset` was given (else the default, or `image-folder` for own images). */
+  presetGiven: boolean;
+  /** Deprecation note of an old preset name. */
+  presetNote?: string;
+  /** `--data`: a folder holding the dataset's files or one's own images (undefined: default). */
   data?: string;
   download: boolean;
   device: "auto" | "cpu" | "cuda" | "reference";
@@ -28,127 +48,336 @@ export interface TrainRuntime {
   /** Checkpoint to resume from; "" means the newest checkpoint of `out`. */
   resume?: string;
   maxSteps?: number;
-  /** Use only the first N training images (smoke runs and tests). */
+  /** Use only the first N training images (and kNN monitor images) (smoke runs and tests). */
   limit?: number;
   workers: number;
   /** Force plain progress lines even on a terminal. */
   plain: boolean;
+  /** The flags given on the command line (names), e.g. for a resume to compare. */
+  given: string[];
 }
 
+const presetHelp = () => TRAIN_PRESET_NAMES.join(", ");
+
+/** The flags of `train`, each with the configuration key it sets (if any). */
+export const TRAIN_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "preset",
+    kind: "string",
+    value: "<name>",
+    help: `the recipe: ${presetHelp()}`,
+    defaultText: `${DEFAULT_PRESET}; image-folder when --data holds your own images`,
+  },
+  {
+    name: "config",
+    kind: "string",
+    value: "<file.json>",
+    help: "JSON overrides of the preset (same keys as configs/*.json; listed below)",
+  },
+  {
+    name: "data",
+    kind: "string",
+    value: "<dir>",
+    help: "a folder with the dataset's files (in it or in <dir>/<name>/), or your own images " +
+      "(class subfolders optional; JPEG, PNG, WebP)",
+    defaultText: "data/ (Fashion-MNIST also Debian's /usr/share/datasets/fashion-mnist)",
+  },
+  {
+    name: "download",
+    kind: "boolean",
+    help: "fetch the dataset into --data (or data/) when missing (md5-checked, resumable)",
+  },
+  {
+    name: "image-size",
+    kind: "int",
+    value: "<n>",
+    min: 8,
+    help: "side of the network input; own images are resized to it",
+    defaultText: "the preset's; own images: their most common size (at most 224)",
+    configKey: "image.size",
+  },
+  {
+    name: "mean",
+    kind: "list",
+    value: "<x,..>",
+    help: "Normalize mean per channel",
+    defaultText: "the preset's; own images: estimated from 1000 of them",
+    configKey: "image.mean",
+  },
+  {
+    name: "std",
+    kind: "list",
+    value: "<x,..>",
+    help: "Normalize std per channel",
+    defaultText: "as --mean",
+    configKey: "image.std",
+  },
+  {
+    name: "epochs",
+    kind: "int",
+    value: "<n>",
+    min: 1,
+    help: "training epochs",
+    configKey: "epochs",
+  },
+  {
+    name: "batch-size",
+    kind: "int",
+    value: "<n>",
+    min: 1,
+    help: "images per step (the queue size must stay a multiple of it)",
+    configKey: "batchSize",
+  },
+  {
+    name: "lr",
+    kind: "number",
+    value: "<x>",
+    min: 0,
+    exclusiveMin: true,
+    help: "learning rate at batch 256 (scaled linearly with the batch size)",
+    configKey: "optim.lr",
+  },
+  {
+    name: "width",
+    kind: "int",
+    value: "<n>",
+    min: 1,
+    help: "ResNet base width (64 as torchvision; 16 for quick CPU runs)",
+    configKey: "model.width",
+  },
+  {
+    name: "seed",
+    kind: "int",
+    value: "<n>",
+    min: 0,
+    help: "seed of initialisation, shuffling and augmentation",
+    configKey: "seed",
+  },
+  {
+    name: "knn-every",
+    kind: "int",
+    value: "<n>",
+    min: 0,
+    help: "kNN monitor every n epochs on the labelled test images (0 = off)",
+    configKey: "knnEvery",
+  },
+  {
+    name: "log-every",
+    kind: "int",
+    value: "<n>",
+    min: 1,
+    help: "write the loss to metrics.jsonl (and the curves) every n steps",
+    configKey: "logEvery",
+  },
+  {
+    name: "device",
+    kind: "choice",
+    value: "<d>",
+    choices: DEVICES,
+    default: "auto",
+    help: "backend: auto (oneDNN when installed, else reference), cpu, cuda, reference",
+  },
+  {
+    name: "threads",
+    kind: "int",
+    value: "<n>",
+    min: 1,
+    max: coresBound,
+    help: "CPU threads of the oneDNN backend",
+    defaultText: "all cores ($RESSL_THREADS)",
+  },
+  {
+    name: "workers",
+    kind: "int",
+    value: "<n>",
+    min: 0,
+    max: coresBound,
+    default: 1,
+    help: "augmentation workers (0 = on the main thread)",
+  },
+  {
+    name: "out",
+    kind: "string",
+    value: "<dir>",
+    help: "run folder",
+    defaultText: "runs/<preset>-<date>",
+  },
+  {
+    name: "resume",
+    kind: "string",
+    value: "<run|ckpt>",
+    optionalValue: true,
+    help: "continue a run with its own settings (flags given again must agree): a run folder's " +
+      "newest checkpoint, a checkpoint (with another --out: a branch), or alone the newest in --out",
+  },
+  {
+    name: "init",
+    kind: "string",
+    value: "<file>",
+    help: "start from a torchvision-named safetensors backbone (deno task export)",
+  },
+  {
+    name: "max-steps",
+    kind: "int",
+    value: "<n>",
+    min: 1,
+    help: "stop after n steps in total (smoke runs)",
+  },
+  {
+    name: "limit",
+    kind: "int",
+    value: "<n>",
+    min: 1,
+    help: "use the first n images only: training and kNN monitor (smoke runs)",
+  },
+  { name: "plain", kind: "boolean", help: "plain progress lines even on a terminal" },
+];
+
+/** Dotted keys and values of a configuration, in order. */
+export function configEntries(c: unknown, prefix = ""): [string, unknown][] {
+  if (typeof c !== "object" || c === null || Array.isArray(c)) return [[prefix, c]];
+  return Object.entries(c).flatMap(([k, v]) => configEntries(v, prefix ? `${prefix}.${k}` : k));
+}
+
+/** The configuration keys (with the default preset's values), for the help's epilogue. */
+function configKeysText(): string {
+  const fm = presetConfig(DEFAULT_PRESET);
+  const lines = configEntries(fm).map(([k, v]) => `  ${k.padEnd(24)}${JSON.stringify(v)}`);
+  return `Config keys (--config file.json, nested as in configs/*.json; values of ${DEFAULT_PRESET}):\n${
+    lines.join("\n")
+  }\n  multiCrop               {"sizes":[..],"minScales":[..],"maxScales":[..]} (imagenet-multicrop)`;
+}
+
+/** The command table of `train`. */
+export const TRAIN_SPEC: CommandSpec = {
+  name: "train",
+  usage: "[options]",
+  description:
+    "Pretrains an encoder with ReSSL. With no flags: the fashion-mnist recipe (ResNet-18 " +
+    "width 64, 200 epochs: days on a CPU) on the real Fashion-MNIST files. A run folder gets " +
+    "config.json, metrics.jsonl, checkpoints and curves.svg/png. Exit status: 0 done (or stopped " +
+    "by a signal after its checkpoint), 1 error, 2 bad command line, 3 the loss became NaN.",
+  flags: TRAIN_FLAGS,
+  examples: [
+    "deno task train --preset fashion-mnist-quick     # ~4 min on 2 cores, ends with the kNN top-1",
+    "deno task train --data ~/photos --width 16 --epochs 20 --image-size 64",
+    "deno task train --preset cifar10 --data data --download --epochs 10",
+    "deno task train --resume runs/a                  # continue runs/a with its own settings",
+  ],
+  epilogue: configKeysText,
+};
+
 /** The usage text of `deno task train --help`. */
-export const TRAIN_USAGE = `Usage: deno task train [options]
+export function trainUsage(): string {
+  return helpText(TRAIN_SPEC);
+}
 
-Pretrains an encoder with ReSSL. With no flags: the fashion-mnist preset on the real Fashion-MNIST
-files at /usr/share/datasets/fashion-mnist/ (Debian package dataset-fashion-mnist).
+/** Reads and merges `--config`; returns the merged config. */
+async function applyConfigFile(config: TrainConfig, file: string): Promise<TrainConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new Error(`Cannot read config file '${file}': ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new SyntaxError(`Cannot parse config file '${file}': ${(e as Error).message}`);
+  }
+  return mergeConfig(config, json, `config file '${file}'`);
+}
 
-Options:
-  --preset <name>        ${TRAIN_PRESET_NAMES.join(", ")} (default fashion-mnist)
-  --config <file.json>   JSON overrides of the preset (same keys as configs/*.json)
-  --data <path>          dataset location (default: the preset's usual place)
-  --download             fetch the dataset into --data (or ~/.cache/ressl-deno) when missing
-  --epochs <n>           training epochs
-  --batch-size <n>       images per step (the queue size must stay a multiple of it)
-  --lr <x>               learning rate at batch 256 (scaled linearly with the batch size)
-  --width <n>            ResNet base width (64 as torchvision; 16 for quick CPU runs)
-  --seed <n>             seed of initialisation, shuffling and augmentation
-  --device <d>           auto | cpu | cuda | reference (default auto)
-  --threads <n>          CPU threads for the oneDNN backend (default: all cores)
-  --workers <n>          augmentation workers (default 1; 0 = on the main thread)
-  --out <dir>            run folder (default runs/<preset>-<date>)
-  --resume [<ckpt>]      continue a run: the given checkpoint, or the newest one in --out
-  --init <file>          start from a torchvision-named safetensors backbone (deno task export)
-  --knn-every <n>        kNN monitor every n epochs (0 = off)
-  --max-steps <n>        stop after n steps in total (smoke runs)
-  --limit <n>            train on the first n images only (smoke runs)
-  --plain                plain progress lines even on a terminal
-  --help                 this text
-`;
+/** A nested object setting the dotted `key` to `value`. */
+function nested(key: string, value: unknown): Record<string, unknown> {
+  return key.split(".").reduceRight<unknown>((v, k) => ({ [k]: v }), value) as Record<
+    string,
+    unknown
+  >;
+}
 
-/** Parses the flags; returns null when `--help` was given. Throws a clear error on bad input. */
-export async function parseTrainArgs(
-  args: string[],
-): Promise<{ config: TrainConfig; runtime: TrainRuntime } | null> {
-  // `--resume` takes an optional value: alone (or before another flag) it means "the newest".
-  const argv = args.flatMap((a, i) =>
-    a === "--resume" && (i + 1 === args.length || args[i + 1].startsWith("--")) ? [a, ""] : [a]
-  );
-  const v = parseFlags(argv, {
-    preset: { type: "string" },
-    config: { type: "string" },
-    data: { type: "string" },
-    download: { type: "boolean" },
-    epochs: { type: "string" },
-    "batch-size": { type: "string" },
-    lr: { type: "string" },
-    width: { type: "string" },
-    seed: { type: "string" },
-    device: { type: "string" },
-    threads: { type: "string" },
-    workers: { type: "string" },
-    out: { type: "string" },
-    resume: { type: "string" },
-    init: { type: "string" },
-    "knn-every": { type: "string" },
-    "max-steps": { type: "string" },
-    limit: { type: "string" },
-    plain: { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  }) as Record<string, string | undefined> & {
-    download?: boolean;
-    plain?: boolean;
-    help?: boolean;
-  };
-  if (v.help) return null;
-  const preset = v.preset ?? "fashion-mnist";
+/** What {@link buildTrainConfig} returns. */
+export interface BuiltConfig {
+  /** The validated configuration. */
+  config: TrainConfig;
+  /** Dotted keys set by `--config` or a flag (not the preset's values). */
+  explicit: Set<string>;
+}
+
+/**
+ * The configuration of `preset` with `--config` and the flags applied. With `validate` false the
+ * result is not validated yet (own images fill in the image size and mean/std first).
+ */
+export async function buildTrainConfig(
+  parsed: ParsedCommand,
+  preset: string,
+  validate = true,
+): Promise<BuiltConfig> {
   let config = presetConfig(preset);
-  if (v.config !== undefined) {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(v.config);
-    } catch (e) {
-      throw new Error(`Cannot read config file '${v.config}': ${(e as Error).message}`);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new SyntaxError(`Cannot parse config file '${v.config}': ${(e as Error).message}`);
-    }
-    config = mergeConfig(config, json, `config file '${v.config}'`);
+  const explicit = new Set<string>();
+  const file = parsed.values.config as string | undefined;
+  if (file !== undefined) {
+    config = await applyConfigFile(config, file);
+    const json = JSON.parse(await Deno.readTextFile(file));
+    for (const [k] of configEntries(json)) explicit.add(k);
   }
-  const flags: Record<string, unknown> = {};
-  const epochs = intFlag("epochs", v.epochs, 1);
-  if (epochs !== undefined) flags.epochs = epochs;
-  const batch = intFlag("batch-size", v["batch-size"], 1);
-  if (batch !== undefined) flags.batchSize = batch;
-  const lr = positiveFlag("lr", v.lr);
-  if (lr !== undefined) flags.optim = { lr };
-  const width = intFlag("width", v.width, 1);
-  if (width !== undefined) flags.model = { width };
-  const seed = intFlag("seed", v.seed, 0);
-  if (seed !== undefined) flags.seed = seed;
-  const knn = intFlag("knn-every", v["knn-every"], 0);
-  if (knn !== undefined) flags.knnEvery = knn;
-  config = validateConfig(mergeConfig(config, flags, "the command-line flags"));
+  for (const f of TRAIN_FLAGS) {
+    const v = parsed.values[f.name];
+    if (!f.configKey || v === undefined) continue;
+    config = mergeConfig(config, nested(f.configKey, v), `flag --${f.name}`);
+    explicit.add(f.configKey);
+  }
+  return { config: validate ? validateConfig(config) : config, explicit };
+}
 
-  if (v.init !== undefined && v.resume !== undefined) {
-    throw new RangeError("Invalid flags: --init starts a new run and cannot be used with --resume");
+/** Reads the flags into a {@link TrainRuntime} (no configuration yet); null for `--help`. */
+export function parseTrainCommand(
+  args: readonly string[],
+): { parsed: ParsedCommand; runtime: TrainRuntime } | null {
+  const parsed = parseCommand(TRAIN_SPEC, args);
+  if (parsed === null) return null;
+  const v = parsed.values;
+  const given = v.preset as string | undefined;
+  const { name: preset, note } = canonicalName(given ?? DEFAULT_PRESET);
+  if (!TRAIN_PRESET_NAMES.includes(preset)) {
+    throw new UsageError(
+      `Invalid flag --preset: preset '${preset}' is not one of ${presetHelp()}`,
+    );
   }
-  const device = choiceFlag("device", v.device, DEVICES, "auto");
+  if (v.init !== undefined && v.resume !== undefined) {
+    throw new UsageError("Invalid flags: --init starts a new run and cannot be used with --resume");
+  }
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   const runtime: TrainRuntime = {
     preset,
-    data: v.data,
-    download: v.download ?? false,
-    device,
-    threads: intFlag("threads", v.threads, 1),
-    workers: intFlag("workers", v.workers, 0) ?? 1,
-    out: v.out ?? `runs/${preset}-${stamp}`,
-    resume: v.resume,
-    init: v.init,
-    maxSteps: intFlag("max-steps", v["max-steps"], 1),
-    limit: intFlag("limit", v.limit, 1),
-    plain: v.plain ?? false,
+    presetGiven: given !== undefined,
+    presetNote: note,
+    data: v.data as string | undefined,
+    download: v.download === true,
+    device: v.device as TrainRuntime["device"],
+    threads: v.threads as number | undefined,
+    workers: v.workers as number,
+    out: (v.out as string | undefined) ?? join("runs", `${preset}-${stamp}`),
+    resume: v.resume as string | undefined,
+    init: v.init as string | undefined,
+    maxSteps: v["max-steps"] as number | undefined,
+    limit: v.limit as number | undefined,
+    plain: v.plain === true,
+    given: parsed.given,
   };
-  return { config, runtime };
+  return { parsed, runtime };
+}
+
+/**
+ * Parses the flags and builds the configuration of the given (or default) preset; returns null
+ * when `--help` was given. Throws a clear error on bad input.
+ */
+export async function parseTrainArgs(
+  args: readonly string[],
+): Promise<{ config: TrainConfig; runtime: TrainRuntime } | null> {
+  const r = parseTrainCommand(args);
+  if (r === null) return null;
+  const { config } = await buildTrainConfig(r.parsed, r.runtime.preset);
+  return { config, runtime: r.runtime };
 }

@@ -38,9 +38,11 @@ export type AugmentOp =
 export interface ViewPipeline {
   /** Output height and width. */
   size: number;
+  /** Augmentation ops, applied in order before the resize to `size`. */
   ops: AugmentOp[];
   /** Per-channel mean and std of Normalize (length = image channels). */
   mean: number[];
+  /** Per-channel std of Normalize. */
   std: number[];
 }
 
@@ -193,15 +195,21 @@ export function applyView(
 export interface AugmentBatchArgs {
   /** u8 NHWC images of the batch. */
   images: Uint8Array;
+  /** Image height in pixels. */
   height: number;
+  /** Image width in pixels. */
   width: number;
+  /** Channels per pixel (1 or 3). */
   channels: number;
   /** Dataset index of each image (keys the randomness). */
   indices: ArrayLike<number>;
+  /** The epoch (keys the randomness with the index). */
   epoch: number;
+  /** Root key of the run. */
   key: RngKey;
   /** The views to make, in order (weak, strong, ...). */
   views: readonly ViewPipeline[];
+  /** Scratch memory to reuse across batches (default: a new one). */
   ws?: AugmentWorkspace;
 }
 

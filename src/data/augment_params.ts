@@ -75,9 +75,13 @@ export function centralCropBox(
 
 /** Strengths of ColorJitter, as torchvision's constructor takes them. */
 export interface JitterStrength {
+  /** Brightness factor range [max(0, 1 - b), 1 + b]. */
   brightness: number;
+  /** Contrast factor range [max(0, 1 - c), 1 + c]. */
   contrast: number;
+  /** Saturation factor range [max(0, 1 - s), 1 + s]. */
   saturation: number;
+  /** Hue shift range [-h, h] (h <= 0.5). */
   hue: number;
 }
 

@@ -4,7 +4,7 @@
  * MD5 of every file, and `.tar.gz` extraction. Nothing verified is ever deleted: a file that fails
  * its checksum is set aside as `<name>.md5-mismatch` and the error says what to do.
  *
- * Command line: `deno run --allow-all src/data/download.ts <dataset> [--data-dir DIR]`.
+ * Command line: `deno run --allow-all src/data/download.ts <dataset> [--data-dir DIR] [--mirror URL]`.
  *
  * @module
  */
@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { DataError } from "./errors.ts";
 import {
   consoleProgress,
+  type DownloadPolicy,
   type DownloadProgress,
   fetchResumable,
   md5File,
@@ -93,8 +94,9 @@ export const DATASET_SOURCES: Readonly<Record<string, DatasetSource>> = {
   },
 };
 
-/** Options of {@link downloadDataset}. */
-export interface DownloadOptions {
+/** Options of {@link downloadDataset}; the timeouts and retries of {@link DownloadPolicy} apply to
+ * every file. */
+export interface DownloadOptions extends DownloadPolicy {
   /** The data folder (created when missing). */
   dataDir: string;
   /** Replaces the canonical source (mirrors, tests). */
@@ -129,6 +131,7 @@ async function fetchVerified(
   f: RemoteFile,
   target: string,
   onProgress: (p: DownloadProgress) => void,
+  policy: DownloadPolicy,
 ): Promise<boolean> {
   if (exists(target)) {
     const sum = await md5File(target);
@@ -140,7 +143,7 @@ async function fetchVerified(
     );
   }
   const part = `${target}.part`;
-  await fetchResumable({ url: f.url, part, file: f.file, onProgress });
+  await fetchResumable({ ...policy, url: f.url, part, file: f.file, onProgress });
   const sum = await md5File(part);
   if (sum !== f.md5) {
     const aside = `${target}.md5-mismatch`;
@@ -185,7 +188,7 @@ export async function downloadDataset(
   const result: DownloadResult = { alreadyPresent: false, downloaded: [], extracted: [] };
   for (const f of source.files) {
     const target = `${folder}/${f.file}`;
-    if (await fetchVerified(f, target, onProgress)) result.downloaded.push(f.file);
+    if (await fetchVerified(f, target, onProgress, options)) result.downloaded.push(f.file);
     if (f.extract) result.extracted.push(...(await extractTarGz(target, dataDir)));
   }
   const missing = source.ready.filter((p) => !exists(`${dataDir}/${p}`));
@@ -200,25 +203,55 @@ export async function downloadDataset(
   return result;
 }
 
-/** Command line: `download.ts <dataset> [--data-dir DIR]`; exits 1 with the message on failure. */
+/**
+ * `source` with every file fetched from `mirror` (a base URL: `<mirror>/<file name>`) instead of its
+ * canonical URL; the published checksums still apply.
+ */
+export function mirroredSource(source: DatasetSource, mirror: string): DatasetSource {
+  const base = mirror.replace(/\/+$/, "");
+  return { ...source, files: source.files.map((f) => ({ ...f, url: `${base}/${f.file}` })) };
+}
+
+/** True for the operating system's file errors (permissions, a full disk, ...): no stack needed. */
+function isOsError(err: unknown): err is Error {
+  return err instanceof Error &&
+    Object.values(Deno.errors).some((cls) => err instanceof (cls as typeof Error));
+}
+
+const USAGE = `usage: download.ts <${
+  Object.keys(DATASET_SOURCES).join("|")
+}> [--data-dir DIR] [--mirror URL]`;
+
+/**
+ * Command line: `download.ts <dataset> [--data-dir DIR] [--mirror URL]`; exits 1 with the message
+ * on failure, 2 on a usage error. Timeouts and retries come from the environment
+ * ({@link DownloadPolicy}).
+ */
 export async function main(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { "data-dir": { type: "string", default: "data" } },
-    allowPositionals: true,
-  });
-  if (positionals.length !== 1) {
-    console.error(
-      `usage: download.ts <${Object.keys(DATASET_SOURCES).join("|")}> [--data-dir DIR]`,
-    );
+  let values: { "data-dir"?: string; mirror?: string }, positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: { "data-dir": { type: "string", default: "data" }, mirror: { type: "string" } },
+      allowPositionals: true,
+    }));
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
+  if (positionals.length !== 1) {
+    console.error(USAGE);
+    return 2;
+  }
+  const name = positionals[0];
   try {
-    await downloadDataset(positionals[0], { dataDir: values["data-dir"]! });
+    const known = DATASET_SOURCES[name];
+    const source = known && values.mirror ? mirroredSource(known, values.mirror) : undefined;
+    await downloadDataset(name, { dataDir: values["data-dir"]!, source });
     return 0;
   } catch (err) {
-    if (!(err instanceof DataError)) throw err;
-    console.error(`error: ${err.message}`);
+    if (!(err instanceof DataError) && !isOsError(err)) throw err;
+    console.error(`error: ${(err as Error).message}`);
     return 1;
   }
 }

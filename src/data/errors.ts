@@ -13,6 +13,7 @@ export class DataError extends Error {
   /** The file the error is about, when there is one. */
   readonly file?: string;
 
+  /** `message` says what is wrong and what to do; `file` names the file, `cause` the underlying error. */
   constructor(message: string, options: { file?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "DataError";

@@ -31,6 +31,7 @@ export interface HostBatch {
   labels?: Int32Array;
   /** Dataset index of each image. */
   indices: Int32Array;
+  /** The epoch the batch belongs to. */
   epoch: number;
   /** Index of the batch within its epoch. */
   step: number;
@@ -38,13 +39,17 @@ export interface HostBatch {
 
 /** Options of {@link Loader}. */
 export interface LoaderOptions {
+  /** The images to load. */
   dataset: ImageDataset;
+  /** The teacher's (weak) view. */
   weak: ViewPipeline;
+  /** The student's (strong) view. */
   strong: ViewPipeline;
   /** Extra student views (multi-crop: smaller crops); view index 2, 3, ... of the keys. */
   extra?: ViewPipeline[];
   /** Root key of the run; shuffles and augmentations derive from it. */
   key: RngKey;
+  /** Images per batch. */
   batchSize: number;
   /** Drop the last partial batch (default true: static shapes). */
   dropLast?: boolean;
@@ -108,12 +113,14 @@ class WorkerSlot {
 
 /** Batches of a dataset with their augmented views; close it (or `await using`) to end workers. */
 export class Loader implements AsyncDisposable {
+  /** The options, defaults filled in. */
   readonly options: Readonly<Required<LoaderOptions>>;
   #slots: WorkerSlot[] = [];
   #nextId = 0;
   #closed = false;
   #ws = new AugmentWorkspace();
 
+  /** Starts `options.workers` augmentation workers (none: augment on the calling thread). */
   constructor(options: LoaderOptions) {
     const workers = options.workers ?? 0;
     this.options = {

@@ -30,13 +30,17 @@ export type PresetName = typeof PRESET_NAMES[number];
 
 /** Sizes, normalisation and the two views of a dataset preset. */
 export interface AugmentationPreset {
+  /** The preset's name. */
   name: PresetName;
   /** Side of the augmented views (the network input). */
   size: number;
   /** Side of the dataset's images (STL-10: 96, cropped to 64). */
   imageSize: number;
+  /** Image channels. */
   channels: 1 | 3;
+  /** Per-channel mean of Normalize. */
   mean: number[];
+  /** Per-channel std of Normalize. */
   std: number[];
   /** Gaussian blur kernel size of the strong view. */
   blurKernel: number;

@@ -134,6 +134,38 @@ async function extractEntries(
       { file: archive },
     );
   let longName: string | undefined;
+  /** What each extracted path is, to catch a file and a folder of the same name. */
+  const kinds = new Map<string, "file" | "folder">();
+  const claim = (rel: string, kind: "file" | "folder") => {
+    const parts = rel.split("/");
+    for (let i = 1; i <= parts.length; i++) {
+      const p = parts.slice(0, i).join("/");
+      const want = i < parts.length ? "folder" : kind;
+      const had = kinds.get(p);
+      if (had !== undefined && had !== want) {
+        throw new DataError(
+          `Cannot extract '${archive}': entry '${rel}' needs '${p}' to be a ${want}, but the archive ` +
+            `also has a ${had} of that name (a file and a folder with the same path: a corrupt or ` +
+            `badly made archive; delete it and run --download again, or extract it by hand)`,
+          { file: archive },
+        );
+      }
+      kinds.set(p, want);
+    }
+  };
+  const write = async <T>(rel: string, op: () => Promise<T>): Promise<T> => {
+    try {
+      return await op();
+    } catch (err) {
+      if (err instanceof DataError) throw err;
+      throw new DataError(
+        `Cannot extract '${archive}': cannot write entry '${rel}' under '${dest}' (${
+          (err as Error).message
+        })`,
+        { file: archive, cause: err },
+      );
+    }
+  };
   for (;;) {
     const h = await reader.read(BLOCK);
     if (h === null) throw truncated();
@@ -167,16 +199,20 @@ async function extractEntries(
     const rel = safePath(name, archive);
     top.add(rel.split("/")[0]);
     const path = `${dest}/${rel}`;
+    claim(rel, type === "5" ? "folder" : "file");
     if (type === "5") {
-      await Deno.mkdir(path, { recursive: true });
+      await write(rel, () => Deno.mkdir(path, { recursive: true }));
       continue;
     }
-    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-    const file = await Deno.open(path, { write: true, create: true, truncate: true });
+    await write(rel, () => Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true }));
+    const file = await write(
+      rel,
+      () => Deno.open(path, { write: true, create: true, truncate: true }),
+    );
     try {
       const ok = await reader.pipe(size, async (piece) => {
         let at = 0;
-        while (at < piece.length) at += await file.write(piece.subarray(at));
+        while (at < piece.length) at += await write(rel, () => file.write(piece.subarray(at)));
       });
       if (!ok) throw truncated();
     } finally {

@@ -10,13 +10,16 @@ import type { ImageDataset } from "../data/datasets/mod.ts";
 import { augmentBatch, type ViewPipeline } from "../data/augment.ts";
 import { rngKey } from "../random/philox.ts";
 import { type ResNetBuffers, resnetForward, type ResNetParams } from "../nn/mod.ts";
-import { l2Normalize } from "../ops/mod.ts";
+import { concatRows, l2Normalize } from "../ops/mod.ts";
 import type { Context, Tensor } from "../tensor/mod.ts";
 
 /** Options of {@link extractFeatures}. */
 export interface ExtractFeaturesOptions {
+  /** Backbone parameters. */
   params: ResNetParams;
+  /** Backbone BN running statistics (eval mode). */
   buffers: ResNetBuffers;
+  /** The images to encode. */
   dataset: ImageDataset;
   /** The evaluation view (no random ops). */
   view: ViewPipeline;
@@ -37,44 +40,38 @@ export function extractFeatures(ctx: Context, opts: ExtractFeaturesOptions): Ten
   const batch = opts.batchSize ?? 256;
   const c = ds.channels, s = opts.view.size;
   const bytes = ds.height * ds.width * c;
-  let out: Tensor | undefined;
+  if (n === 0) throw new RangeError(`Cannot extract features of '${ds.name}': it has no images`);
   const key = rngKey(0); // the evaluation view has no random op; the key is unused
   return ctx.noGrad(() => {
-    for (let start = 0; start < n; start += batch) {
-      const count = Math.min(batch, n - start);
-      const indices = Int32Array.from({ length: count }, (_, i) => start + i);
-      const images = new Uint8Array(count * bytes);
-      ds.readInto(indices, images);
-      const [host] = augmentBatch({
-        images,
-        height: ds.height,
-        width: ds.width,
-        channels: c,
-        indices,
-        epoch: 0,
-        key,
-        views: [opts.view],
-      });
-      const f = ctx.scope(() => {
-        const x = ctx.fromArray(host, [count, c, s, s]);
-        const r = resnetForward(opts.params, opts.buffers, x, {
-          training: false,
-          maxPool: opts.maxPool,
+    const chunks: Tensor[] = [];
+    try {
+      for (let start = 0; start < n; start += batch) {
+        const count = Math.min(batch, n - start);
+        const indices = Int32Array.from({ length: count }, (_, i) => start + i);
+        const images = new Uint8Array(count * bytes);
+        ds.readInto(indices, images);
+        const [host] = augmentBatch({
+          images,
+          height: ds.height,
+          width: ds.width,
+          channels: c,
+          indices,
+          epoch: 0,
+          key,
+          views: [opts.view],
         });
-        return opts.normalize === false ? r.features : l2Normalize(r.features);
-      });
-      const d = f.shape[1];
-      out ??= ctx.empty([n, d]);
-      ctx.backend.copy({
-        src: f.storage,
-        dst: out.storage,
-        srcOffset: 0,
-        dstOffset: start * d,
-        length: count * d,
-      });
-      f.dispose();
+        chunks.push(ctx.scope(() => {
+          const x = ctx.fromArray(host, [count, c, s, s]);
+          const r = resnetForward(opts.params, opts.buffers, x, {
+            training: false,
+            maxPool: opts.maxPool,
+          });
+          return opts.normalize === false ? r.features : l2Normalize(r.features);
+        }));
+      }
+      return concatRows(chunks);
+    } finally {
+      for (const f of chunks) f.dispose();
     }
-    if (!out) throw new RangeError(`Cannot extract features of '${ds.name}': it has no images`);
-    return out;
   });
 }

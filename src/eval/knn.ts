@@ -8,7 +8,8 @@
  */
 
 import type { Tensor } from "../tensor/mod.ts";
-import { matmul } from "../ops/mod.ts";
+import { matmul, sliceRows } from "../ops/mod.ts";
+import { FEATURES_NOT_FINITE, NonFiniteScoreError } from "./scores.ts";
 
 /** Options of {@link knnClassify}. */
 export interface KnnOptions {
@@ -36,7 +37,11 @@ export interface KnnResult {
   top5: Int32Array;
 }
 
-/** Classifies every query row by a weighted vote of its k nearest training rows. */
+/**
+ * Classifies every query row by a weighted vote of its k nearest training rows. Throws a
+ * `NonFiniteScoreError` when a similarity is NaN or infinite (features of non-finite weights):
+ * such a vote would rank classes arbitrarily.
+ */
 export function knnClassify(opts: KnnOptions): KnnResult {
   const { trainFeatures, testFeatures, trainLabels, numClasses } = opts;
   const k = Math.min(opts.k ?? 200, trainFeatures.shape[0]);
@@ -60,18 +65,20 @@ export function knnClassify(opts: KnnOptions): KnnResult {
     const rows = Math.min(chunk, m - start);
     const sims = ctx.noGrad(() =>
       ctx.scope(() => {
-        const q = ctx.empty([rows, d]);
-        ctx.backend.copy({
-          src: testFeatures.storage,
-          dst: q.storage,
-          srcOffset: start * d,
-          dstOffset: 0,
-          length: rows * d,
-        });
+        const q = sliceRows(testFeatures, start, start + rows);
         const s = matmul(q, trainFeatures, { transB: true });
         return s.toFloat32();
       })
     );
+    const bad = sims.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new NonFiniteScoreError(
+        `the kNN similarity of test sample ${start + Math.floor(bad / n)} to train sample ${
+          bad % n
+        } is ${sims[bad]}`,
+        FEATURES_NOT_FINITE,
+      );
+    }
     for (let r = 0; r < rows; r++) {
       const row = sims.subarray(r * n, (r + 1) * n);
       const count = selectTopK(row, k, topIdx, topSim);
@@ -129,6 +136,12 @@ function rankClasses(scores: Float64Array): number[] {
 
 /** Top-1 and top-5 accuracy (in %) of a kNN result against true labels. */
 export function knnAccuracy(result: KnnResult, labels: Int32Array): { top1: number; top5: number } {
+  if (result.predictions.length !== labels.length || result.top5.length !== 5 * labels.length) {
+    throw new RangeError(
+      `Cannot score kNN: ${result.predictions.length} predictions for ${labels.length} labels`,
+    );
+  }
+  if (labels.length === 0) throw new RangeError("Cannot score kNN: there are no test labels");
   let c1 = 0, c5 = 0;
   for (let i = 0; i < labels.length; i++) {
     if (result.predictions[i] === labels[i]) c1++;

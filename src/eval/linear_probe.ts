@@ -15,9 +15,10 @@
 
 import { foldIn, nameId, normalArray, permutation, type RngKey, rngKey } from "../random/philox.ts";
 import type { LinearTree } from "../nn/head.ts";
-import { crossEntropy, linear } from "../ops/mod.ts";
+import { add, crossEntropy, linear, permuteRows, scale, sliceRows } from "../ops/mod.ts";
 import { sgdInit, sgdStep } from "../optim/sgd.ts";
 import { type Context, disposeTree, type Tensor, valueAndGrad } from "../tensor/mod.ts";
+import { classRank, NonFiniteScoreError, PROBE_DIVERGED } from "./scores.ts";
 
 /** Hyper-parameters of the probe (defaults: the paper's small-dataset recipe, 100 epochs). */
 export interface ProbeOptions {
@@ -67,9 +68,13 @@ export interface LinearProbeResult {
   best: ProbeEpochResult;
   /** The final epoch. */
   last: ProbeEpochResult;
+  /** Number of classes of the probe. */
   numClasses: number;
+  /** Feature dimension (the probe's input). */
   featureDim: number;
+  /** Training samples per epoch. */
   trainSize: number;
+  /** Test samples scored. */
   testSize: number;
 }
 
@@ -86,7 +91,9 @@ export type ProbeFeatureBatches = (
 
 /** Arguments of {@link trainLinearProbe}. */
 export interface TrainLinearProbeArgs extends ProbeOptions {
+  /** Number of classes (the probe's outputs). */
   numClasses: number;
+  /** Feature dimension (the probe's inputs). */
   featureDim: number;
   /** Labels of the training samples (their count is the training-set size). */
   trainLabels: Int32Array;
@@ -116,40 +123,41 @@ export function initProbe(
   }));
 }
 
-/** Top-1 and top-5 accuracy (%) of a probe on test features, in chunks of `chunk` rows. */
+/**
+ * Top-1 and top-5 accuracy (%) of a probe on test features, in chunks of `chunk` rows. Throws a
+ * {@link NonFiniteScoreError} when a score is NaN or infinite.
+ */
 export function evaluateProbe(
   probe: LinearTree,
   test: LabelledFeatures,
   chunk = 1024,
 ): { top1: number; top5: number } {
   const ctx = probe.weight.ctx;
-  const [m, d] = test.features.shape;
+  const m = test.features.shape[0];
   const classes = probe.weight.shape[0];
   let c1 = 0, c5 = 0;
   for (let start = 0; start < m; start += chunk) {
     const rows = Math.min(chunk, m - start);
     const logits = ctx.noGrad(() =>
       ctx.scope(() => {
-        const x = ctx.empty([rows, d]);
-        ctx.backend.copy({
-          src: test.features.storage,
-          dst: x.storage,
-          srcOffset: start * d,
-          dstOffset: 0,
-          length: rows * d,
-        });
+        const x = sliceRows(test.features, start, start + rows);
         return linear(x, probe.weight, probe.bias).toFloat32();
       })
     );
+    const bad = logits.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new NonFiniteScoreError(
+        `the probe's score of class ${bad % classes} for test sample ${
+          start + Math.floor(bad / classes)
+        } is ${logits[bad]}`,
+        PROBE_DIVERGED,
+      );
+    }
     for (let r = 0; r < rows; r++) {
       const row = logits.subarray(r * classes, (r + 1) * classes);
-      const label = test.labels[start + r];
-      const own = row[label];
-      // Rank of the true class: classes scoring higher (ties broken towards the lower index).
-      let above = 0;
-      for (let j = 0; j < classes; j++) if (row[j] > own || (row[j] === own && j < label)) above++;
-      if (above === 0) c1++;
-      if (above < 5) c5++;
+      const rank = classRank(row, test.labels[start + r]);
+      if (rank === 0) c1++;
+      if (rank < 5) c5++;
     }
   }
   return { top1: (100 * c1) / m, top5: (100 * c5) / m };
@@ -250,6 +258,12 @@ export function trainLinearProbe(ctx: Context, args: TrainLinearProbeArgs): Line
       }
       const trainLoss = total.item() / n;
       total.dispose();
+      if (!Number.isFinite(trainLoss)) {
+        throw new NonFiniteScoreError(
+          `the probe's training loss is ${trainLoss} in epoch ${epoch + 1} (lr ${lr})`,
+          PROBE_DIVERGED,
+        );
+      }
       const acc = evaluateProbe(probe, args.test);
       const r: ProbeEpochResult = { epoch: epoch + 1, lr, trainLoss, ...acc };
       history.push(r);
@@ -279,45 +293,20 @@ function maxLabel(labels: Int32Array): number {
 
 /** total + weight * value for scalar tensors, as a new tensor. */
 function accumulate(total: Tensor, value: Tensor, weight: number): Tensor {
-  const out = total.ctx.empty([]);
-  total.backend.axpby({
-    x: total.storage,
-    y: value.storage,
-    out: out.storage,
-    alpha: 1,
-    beta: weight,
-    n: 1,
-  });
-  return out;
+  return total.ctx.scope(() => add(total, scale(value, weight)));
 }
 
-/** Yields slices of `features` [N, D] gathered in `order` (one gather per epoch). */
+/**
+ * Yields batches of `features` [N, D] in `order` (a permutation of 0..N-1): the rows are permuted
+ * once per epoch on the device, then sliced batch by batch.
+ */
 export function cachedFeatureBatches(features: Tensor): ProbeFeatureBatches {
-  const ctx = features.ctx;
-  const [n, d] = features.shape;
+  const n = features.shape[0];
   return function* (order, _epoch, batchSize) {
-    const shuffled = ctx.empty([n, d]);
+    const shuffled = permuteRows(features, order);
     try {
-      const index = ctx.fromArray(order, [n], "i32");
-      ctx.backend.gatherRows({
-        x: features.storage,
-        index: index.storage,
-        y: shuffled.storage,
-        rows: n,
-        cols: d,
-      });
-      index.dispose();
       for (let start = 0; start < n; start += batchSize) {
-        const count = Math.min(batchSize, n - start);
-        const x = ctx.empty([count, d]);
-        ctx.backend.copy({
-          src: shuffled.storage,
-          dst: x.storage,
-          srcOffset: start * d,
-          dstOffset: 0,
-          length: count * d,
-        });
-        yield x;
+        yield sliceRows(shuffled, start, Math.min(n, start + batchSize));
       }
     } finally {
       shuffled.dispose();
@@ -327,7 +316,9 @@ export function cachedFeatureBatches(features: Tensor): ProbeFeatureBatches {
 
 /** Options of {@link linearProbeOnFeatures}. */
 export interface LinearProbeOnFeaturesOptions extends ProbeOptions {
+  /** Training features and labels. */
   train: LabelledFeatures;
+  /** Test features and labels. */
   test: LabelledFeatures;
   /** Number of classes (default: the largest label + 1). */
   numClasses?: number;

@@ -1,6 +1,6 @@
 /**
  * Evaluation: backbone features of a dataset, the weighted kNN classifier, the linear probe,
- * backbones from checkpoints and torchvision files, and the torchvision export.
+ * backbones from torchvision files, the torchvision export, and honest accuracy counting.
  *
  * @module
  */
@@ -10,4 +10,4 @@ export * from "./linear_probe.ts";
 export * from "./linear_probe_images.ts";
 export * from "./backbone_io.ts";
 export * from "./export.ts";
-export * from "./init_weights.ts";
+export * from "./scores.ts";

@@ -15,7 +15,9 @@ export type NpyData = Float32Array | Int32Array;
 
 /** An array with its shape. */
 export interface NpyArray {
+  /** The values, row-major. */
   data: NpyData;
+  /** Dimensions, outermost first. */
   shape: number[];
 }
 

@@ -1,6 +1,13 @@
 /**
  * The safetensors file format (https://github.com/huggingface/safetensors), host side.
  *
+ * dtypes and their host arrays: F32 `Float32Array`; F64 `Float64Array`; BF16 `Uint16Array` of raw
+ * bfloat16 bits (convert with `float_convert.ts`); F16 is widened to a `Float32Array` on read
+ * (exact: every f16 value is an f32 value) and written from a `Float32Array` whose values must each
+ * be exactly an f16 (else the writer throws; round deliberately with `f32ToF16`) or from a
+ * `Uint16Array` of raw bits; I64 `BigInt64Array`; I32 `Int32Array`; U8 `Uint8Array`. Reading a
+ * tensor as another dtype goes through `safetensors_convert.ts`, exact or explicitly rounded.
+ *
  * Layout: an 8-byte little-endian u64 `N`, then `N` bytes of UTF-8 JSON
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: { key: value } }`
  * (padded with spaces to a multiple of 8), then the tensor bytes, little-endian, row-major. Offsets
@@ -11,12 +18,20 @@
  */
 
 import { writeFileAtomic } from "./atomic.ts";
+import { f16ToF32, firstInexact } from "./float_convert.ts";
+import { findDuplicateKey } from "./json_keys.ts";
 
 /** Element types this implementation reads and writes. */
-export type SafetensorsDType = "F32" | "I64" | "I32" | "U8";
+export type SafetensorsDType = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "U8";
 
 /** Host arrays matching each {@link SafetensorsDType}. */
-export type SafetensorsData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
+export type SafetensorsData =
+  | Float32Array
+  | Float64Array
+  | Uint16Array
+  | BigInt64Array
+  | Int32Array
+  | Uint8Array;
 
 /** One tensor on the host. */
 export interface SafetensorsEntry {
@@ -24,7 +39,7 @@ export interface SafetensorsEntry {
   dtype: SafetensorsDType;
   /** Dimensions, outermost first (`[]` for a scalar). */
   shape: number[];
-  /** Row-major values; its array type matches `dtype`. */
+  /** Row-major values; its array type matches `dtype` (see the module's table). */
   data: SafetensorsData;
 }
 
@@ -51,7 +66,27 @@ export interface DecodeSafetensorsOptions {
   source?: string;
 }
 
-const ITEM_SIZE: Record<SafetensorsDType, number> = { F32: 4, I64: 8, I32: 4, U8: 1 };
+const ITEM_SIZE: Record<SafetensorsDType, number> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  U8: 1,
+};
+/** The dtypes, for messages. */
+const DTYPES = Object.keys(ITEM_SIZE).join(", ");
+/** The host arrays each dtype is written from. */
+const ACCEPTS: Record<SafetensorsDType, string[]> = {
+  F64: ["Float64Array"],
+  F32: ["Float32Array"],
+  F16: ["Float32Array", "Uint16Array"],
+  BF16: ["Uint16Array"],
+  I64: ["BigInt64Array"],
+  I32: ["Int32Array"],
+  U8: ["Uint8Array"],
+};
 const METADATA_KEY = "__metadata__";
 /** Same bound as the Rust implementation: a header above 100 MB is rejected as corrupt. */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -70,13 +105,6 @@ function product(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
-}
-
-function arrayDType(data: SafetensorsData): SafetensorsDType {
-  if (data instanceof Float32Array) return "F32";
-  if (data instanceof BigInt64Array) return "I64";
-  if (data instanceof Int32Array) return "I32";
-  return "U8";
 }
 
 function isShape(v: unknown): v is number[] {
@@ -106,17 +134,31 @@ export function encodeSafetensors(
       throw new RangeError(`Cannot write safetensors tensor '${name}': the name is reserved`);
     }
     if (!isDType(t.dtype)) {
-      throw new RangeError(`Cannot write safetensors tensor '${name}': unknown dtype '${t.dtype}'`);
+      throw new RangeError(
+        `Cannot write safetensors tensor '${name}': unknown dtype '${t.dtype}' (supported: ${DTYPES})`,
+      );
     }
     if (!isShape(t.shape)) {
       throw new RangeError(
         `Cannot write safetensors tensor '${name}': shape [${t.shape}] must hold integers >= 0`,
       );
     }
-    if (arrayDType(t.data) !== t.dtype) {
+    if (!ACCEPTS[t.dtype].includes(t.data.constructor.name)) {
       throw new TypeError(
-        `Cannot write safetensors tensor '${name}': dtype ${t.dtype} but data is a ${t.data.constructor.name}`,
+        `Cannot write safetensors tensor '${name}': dtype ${t.dtype} but data is a ${t.data.constructor.name} (${t.dtype} is written from ${
+          ACCEPTS[t.dtype].join(" or ")
+        })`,
       );
+    }
+    if (t.dtype === "F16" && t.data instanceof Float32Array) {
+      const i = firstInexact(t.data, Math.f16round);
+      if (i >= 0) {
+        throw new RangeError(
+          `Cannot write safetensors tensor '${name}' as F16: value ${
+            t.data[i]
+          } at index ${i} is not exactly an f16 (round it deliberately with f32ToF16 and write the Uint16Array bits)`,
+        );
+      }
     }
     if (t.data.length !== product(t.shape)) {
       throw new RangeError(
@@ -141,20 +183,26 @@ export function encodeSafetensors(
   out.set(json, 8);
   let pos = 8 + json.length;
   for (const [, t] of entries) {
-    writeLE(t.data, out, pos);
-    pos += t.data.byteLength;
+    writeLE(t, out, pos);
+    pos += t.data.length * ITEM_SIZE[t.dtype];
   }
   return out;
 }
 
-function writeLE(data: SafetensorsData, out: Uint8Array, pos: number): void {
+function writeLE(t: SafetensorsEntry, out: Uint8Array, pos: number): void {
+  let data = t.data;
+  if (t.dtype === "F16" && data instanceof Float32Array) {
+    data = new Uint16Array(new Float16Array(data).buffer);
+  }
   if (LITTLE_ENDIAN || data instanceof Uint8Array) {
     out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), pos);
     return;
   }
   const view = new DataView(out.buffer, out.byteOffset + pos, data.byteLength);
   for (let i = 0; i < data.length; i++) {
-    if (data instanceof Float32Array) view.setFloat32(i * 4, data[i], true);
+    if (data instanceof Float64Array) view.setFloat64(i * 8, data[i], true);
+    else if (data instanceof Float32Array) view.setFloat32(i * 4, data[i], true);
+    else if (data instanceof Uint16Array) view.setUint16(i * 2, data[i], true);
     else if (data instanceof Int32Array) view.setInt32(i * 4, data[i], true);
     else view.setBigInt64(i * 8, (data as BigInt64Array)[i], true);
   }
@@ -166,15 +214,20 @@ function readLE(dtype: SafetensorsDType, bytes: Uint8Array): SafetensorsData {
   if (LITTLE_ENDIAN) {
     const copy = bytes.slice().buffer; // fresh, aligned
     if (dtype === "F32") return new Float32Array(copy);
+    if (dtype === "F64") return new Float64Array(copy);
+    if (dtype === "BF16") return new Uint16Array(copy);
+    if (dtype === "F16") return f16ToF32(new Uint16Array(copy));
     if (dtype === "I32") return new Int32Array(copy);
     return new BigInt64Array(copy);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (dtype === "F32") {
-    return Float32Array.from({ length: n }, (_, i) => view.getFloat32(4 * i, true));
-  }
-  if (dtype === "I32") return Int32Array.from({ length: n }, (_, i) => view.getInt32(4 * i, true));
-  return BigInt64Array.from({ length: n }, (_, i) => view.getBigInt64(8 * i, true));
+  const each = <T>(f: (i: number) => T) => Array.from({ length: n }, (_, i) => f(i));
+  if (dtype === "F32") return Float32Array.from(each((i) => view.getFloat32(4 * i, true)));
+  if (dtype === "F64") return Float64Array.from(each((i) => view.getFloat64(8 * i, true)));
+  if (dtype === "BF16") return Uint16Array.from(each((i) => view.getUint16(2 * i, true)));
+  if (dtype === "F16") return f16ToF32(Uint16Array.from(each((i) => view.getUint16(2 * i, true))));
+  if (dtype === "I32") return Int32Array.from(each((i) => view.getInt32(4 * i, true)));
+  return BigInt64Array.from(each((i) => view.getBigInt64(8 * i, true)));
 }
 
 interface HeaderEntry {
@@ -203,12 +256,21 @@ export function decodeSafetensors(
   }
   const n = Number(n64);
   if (n > MAX_HEADER_BYTES) fail(`header length ${n} exceeds the limit of ${MAX_HEADER_BYTES}`);
-  let header: unknown;
+  let header: unknown, text = "";
   try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
     header = JSON.parse(text);
   } catch (e) {
     fail(`header is not valid UTF-8 JSON (${e instanceof Error ? e.message : e})`);
+  }
+  const dup = findDuplicateKey(text);
+  if (dup) {
+    const where = dup.parents.length === 0
+      ? "the header (tensor names must be unique)"
+      : dup.parents[0] === METADATA_KEY
+      ? "__metadata__"
+      : `tensor '${dup.parents[0]}'`;
+    fail(`duplicate key '${dup.key}' in ${where}`);
   }
   if (header === null || typeof header !== "object" || Array.isArray(header)) {
     fail("header is not a JSON object");
@@ -233,9 +295,7 @@ export function decodeSafetensors(
     const { dtype, shape, data_offsets: offs } = e!;
     if (!isDType(dtype)) {
       fail(
-        `tensor '${name}' has unknown dtype ${
-          JSON.stringify(dtype)
-        } (supported: F32, I64, I32, U8)`,
+        `tensor '${name}' has unknown dtype ${JSON.stringify(dtype)} (supported: ${DTYPES})`,
       );
     }
     if (!isShape(shape)) fail(`tensor '${name}' has invalid shape ${JSON.stringify(shape)}`);

@@ -23,5 +23,6 @@ export { l2Normalize, type L2NormalizeOptions } from "./normalize.ts";
 export { permuteRows } from "./permute.ts";
 export { globalAvgPool, maxPool2d, type MaxPool2dOptions } from "./pool.ts";
 export { mean, sum } from "./reduce.ts";
+export { concatRows, sliceRows } from "./rows.ts";
 export { flatten, reshape } from "./shape.ts";
 export { logSoftmax, softmax } from "./softmax.ts";

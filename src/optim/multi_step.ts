@@ -8,7 +8,8 @@
 import type { LarsSettings } from "../backend/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { mapTree, type TensorTree } from "../tensor/tree.ts";
-import { cloneTensor, matchSlots, type ParamSlot } from "./params.ts";
+import { cloneTree } from "../tensor/tree.ts";
+import { matchSlots, type ParamSlot } from "./params.ts";
 import type { OptimizerStep, SgdOptions, SgdState } from "./sgd.ts";
 
 /**
@@ -27,8 +28,8 @@ export function multiStep<P extends TensorTree>(
   const newParams = new Map<string, Tensor>();
   const newBufs = new Map<string, Tensor>();
   for (const { path, param, buf } of slots) {
-    newParams.set(path, cloneTensor(param));
-    newBufs.set(path, cloneTensor(buf));
+    newParams.set(path, cloneTree(param));
+    newBufs.set(path, cloneTree(buf));
   }
   if (slots.length > 0) {
     slots[0].param.backend.sgdUpdateMulti({

@@ -27,7 +27,7 @@ export function isBatchNormOrBiasName(path: string): boolean {
  * The ImageNet recipe's exclusion (no weight decay on BatchNorm parameters and biases): a BN/bias
  * name, or any rank-1 tensor (which catches BN layers named otherwise, as timm's `ndim <= 1` rule).
  */
-export const excludeBnAndBias: ParamPredicate = (path, param) =>
+export const excludeBnAndBias: ParamPredicate = (path: string, param: Tensor): boolean =>
   param.rank <= 1 || isBatchNormOrBiasName(path);
 
 /** A parameter with its path, gradient and per-parameter optimiser state, matched by path. */
@@ -76,13 +76,6 @@ export function matchSlots(
     }
     return { path, param, grad, buf };
   });
-}
-
-/** A new tensor holding a device copy of `t`. */
-export function cloneTensor(t: Tensor): Tensor {
-  const out = t.ctx.empty(t.shape, t.dtype);
-  t.backend.copy({ src: t.storage, dst: out.storage, srcOffset: 0, dstOffset: 0, length: t.size });
-  return out;
 }
 
 /** Throws unless `v` is a finite number >= 0. */

@@ -13,14 +13,19 @@ import { type SvgToPngOptions, type VegaLiteSpec, writeChart } from "./render.ts
 
 /** One point of a curve: `x` (step or epoch), `value`, and the series it belongs to. */
 export interface CurvePoint {
+  /** Step (loss, learning rate) or epoch (kNN accuracy). */
   x: number;
+  /** The value at `x`. */
   value: number;
+  /** Name of the series (legend entry). */
   series: string;
 }
 
 /** The curves of a metrics log, ready to draw. */
 export interface RunCurves {
+  /** Loss per logged step (last and mean of the interval). */
   loss: CurvePoint[];
+  /** Learning rate per logged step. */
   lr: CurvePoint[];
   /** Empty when the run logged no kNN accuracy. */
   knn: CurvePoint[];

@@ -12,6 +12,7 @@ import { tsne, type TsneOptions } from "./tsne.ts";
 export interface EmbeddingMapOptions extends TsneOptions, SvgToPngOptions {
   /** Feature rows [N, dim], row-major. */
   features: ArrayLike<number>;
+  /** Feature dimension (columns of `features`). */
   dim: number;
   /** Class index per row (`-1`: no label). */
   labels: ArrayLike<number>;
@@ -33,6 +34,7 @@ export interface EmbeddingMapResult {
   kl: number;
   /** Paths written. */
   svg: string[];
+  /** PNG files written. */
   png: string[];
 }
 

@@ -10,7 +10,9 @@
 
 /** An immutable Philox key: two unsigned 32-bit words. */
 export interface RngKey {
+  /** First key word (unsigned 32-bit). */
   readonly k0: number;
+  /** Second key word (unsigned 32-bit). */
   readonly k1: number;
 }
 
@@ -105,11 +107,13 @@ const TWO_POW_M53 = 1 / 2 ** 53;
  * the key and how many were read before, so two readers over the same key agree.
  */
 export class RandomStream {
+  /** The key whose counter stream this reads. */
   readonly key: RngKey;
   #counter = 0;
   #buf = new Uint32Array(4);
   #pos = 4;
 
+  /** A reader at the start of `key`'s stream. */
   constructor(key: RngKey) {
     this.key = key;
   }

@@ -1,7 +1,9 @@
 /**
  * Training configuration: the typed shape, the presets of `configs/*.json` (values from
- * RESSL_SPEC.md), and validated merging of a config file and command-line overrides onto a preset.
- * Unknown keys, wrong types and impossible combinations are rejected with a message naming the key.
+ * RESSL_SPEC.md; `fashion-mnist-quick` and `image-folder` are this project's own), validated
+ * merging of a config file and command-line overrides onto a preset, and the project's warm-up
+ * rule ({@link warmupStepsOf}). Unknown keys, wrong types and impossible combinations are rejected
+ * with a message naming the key.
  *
  * @module
  */
@@ -9,14 +11,21 @@
 import cifar10 from "../../configs/cifar10.json" with { type: "json" };
 import cifar100 from "../../configs/cifar100.json" with { type: "json" };
 import stl10 from "../../configs/stl10.json" with { type: "json" };
-import tinyimagenet from "../../configs/tinyimagenet.json" with { type: "json" };
+import tinyImagenet from "../../configs/tiny-imagenet.json" with { type: "json" };
 import imagenet from "../../configs/imagenet.json" with { type: "json" };
 import imagenetMulticrop from "../../configs/imagenet-multicrop.json" with { type: "json" };
 import fashionMnist from "../../configs/fashion-mnist.json" with { type: "json" };
+import fashionMnistQuick from "../../configs/fashion-mnist-quick.json" with { type: "json" };
+import imageFolder from "../../configs/image-folder.json" with { type: "json" };
 
 /** Everything that defines a training run (runtime choices such as device live elsewhere). */
 export interface TrainConfig {
+  /**
+   * The dataset (`fashion-mnist`, `cifar10`, `cifar100`, `stl10`, `tiny-imagenet`, `imagenet`), or
+   * `image-folder` for one's own images (their folder is a runtime choice, not part of the config).
+   */
   dataset: string;
+  /** The backbone: ResNet depth, stem, max-pool after the stem, input channels, base width. */
   model: {
     depth: 18 | 34 | 50;
     stem: "cifar" | "imagenet";
@@ -24,9 +33,13 @@ export interface TrainConfig {
     inChannels: number;
     width: number;
   };
+  /** Projection head: hidden units and embedding dimension. */
   head: { hidden: number; out: number };
+  /** Network input side and the per-channel Normalize mean and std. */
   image: { size: number; mean: number[]; std: number[] };
+  /** Augmentation: the smallest RandomResizedCrop scale. */
   augment: { minScale: number };
+  /** The method: queue size K, temperatures, EMA momentum and schedule, SplitBatchNorm, shuffle-BN, masking. */
   ressl: {
     queueSize: number;
     tauStudent: number;
@@ -38,6 +51,7 @@ export interface TrainConfig {
     shuffleTeacher: boolean;
     maskedBatchKeys: boolean;
   };
+  /** The optimiser (SGD or LARS), its learning rate, momentum, weight decay and warm-up. */
   optim: {
     name: "sgd" | "lars";
     /** Learning rate at batch 256 (scaled linearly with the batch size when `scaleLr`). */
@@ -48,14 +62,27 @@ export interface TrainConfig {
     nesterov: boolean;
     excludeBnBias: boolean;
     warmupEpochs: number;
+    /**
+     * Floor of the warm-up in steps (see {@link warmupStepsOf}); absent in configurations written
+     * before it existed, which means 0 (their warm-up is unchanged).
+     */
+    minWarmupSteps?: number;
   };
+  /** Multi-crop student views: one size and scale range per crop (the first is the strong view). */
   multiCrop?: { sizes: number[]; minScales: number[]; maxScales: number[] };
+  /** Training epochs. */
   epochs: number;
+  /** Images per step. */
   batchSize: number;
+  /** Seed of initialisation, shuffling and augmentation. */
   seed: number;
+  /** Run the kNN monitor every this many epochs (0: never). */
   knnEvery: number;
+  /** kNN monitor: neighbours and vote temperature. */
   knn: { k: number; temperature: number };
+  /** Checkpoint every this many epochs (and at the end), keeping the newest `keep`. */
   checkpoint: { every: number; keep: number };
+  /** Log (and read the loss) every this many steps. */
   logEvery: number;
 }
 
@@ -63,14 +90,41 @@ const PRESETS: Record<string, unknown> = {
   "cifar10": cifar10,
   "cifar100": cifar100,
   "stl10": stl10,
-  "tinyimagenet": tinyimagenet,
+  "tiny-imagenet": tinyImagenet,
   "imagenet": imagenet,
   "imagenet-multicrop": imagenetMulticrop,
   "fashion-mnist": fashionMnist,
+  "fashion-mnist-quick": fashionMnistQuick,
+  "image-folder": imageFolder,
 };
 
 /** Names of the built-in presets. */
 export const TRAIN_PRESET_NAMES: readonly string[] = Object.keys(PRESETS);
+
+/** Old spellings of preset and dataset names, accepted with a note: old name -> name. */
+export const DEPRECATED_NAMES: Readonly<Record<string, string>> = { tinyimagenet: "tiny-imagenet" };
+
+/**
+ * The current name of a preset or dataset, and a deprecation note when `name` is an old spelling
+ * (`tinyimagenet` -> `tiny-imagenet`).
+ */
+export function canonicalName(name: string): { name: string; note?: string } {
+  const now = DEPRECATED_NAMES[name];
+  return now === undefined ? { name } : {
+    name: now,
+    note: `note: '${name}' is the old name of '${now}' (accepted for now; use '${now}')`,
+  };
+}
+
+/**
+ * The augmentation preset (`src/data/pipelines.ts`) of a configuration: its dataset's, with
+ * `image-folder` taking the CIFAR views for RGB images and the Fashion-MNIST ones for 1 channel.
+ */
+export function augmentationPresetOf(c: TrainConfig): string {
+  const name = canonicalName(c.dataset).name;
+  if (name === "image-folder") return c.model.inChannels === 1 ? "fashion-mnist" : "cifar10";
+  return name;
+}
 
 /** Values a string-valued key may take. */
 const ENUMS: Record<string, readonly (string | number)[]> = {
@@ -83,11 +137,12 @@ const ENUMS: Record<string, readonly (string | number)[]> = {
 /** Keys that may be absent from a preset but set by a config (with their template). */
 const OPTIONAL_TEMPLATES: Record<string, unknown> = {
   multiCrop: { sizes: [0], minScales: [0], maxScales: [0] },
+  "optim.minWarmupSteps": 0,
 };
 
-/** A deep copy of a preset's configuration. */
+/** A deep copy of a preset's configuration (old spellings of its name accepted). */
 export function presetConfig(name: string): TrainConfig {
-  const p = PRESETS[name];
+  const p = PRESETS[canonicalName(name).name];
   if (!p) {
     throw new RangeError(
       `Cannot use preset '${name}': known presets are ${
@@ -225,6 +280,11 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   ensure(o.weightDecay >= 0, "optim.weightDecay", "must be >= 0");
   ensure(!o.nesterov || o.momentum > 0, "optim.nesterov", "needs optim.momentum > 0");
   ensure(o.warmupEpochs >= 0, "optim.warmupEpochs", "must be >= 0");
+  ensure(
+    o.minWarmupSteps === undefined || (Number.isInteger(o.minWarmupSteps) && o.minWarmupSteps >= 0),
+    "optim.minWarmupSteps",
+    "must be an integer >= 0",
+  );
   ensure(Number.isInteger(c.knnEvery) && c.knnEvery >= 0, "knnEvery", "must be an integer >= 0");
   ensure(isPositiveInt(c.knn.k), "knn.k", "must be a positive integer");
   ensure(c.knn.temperature > 0, "knn.temperature", "must be > 0");
@@ -254,6 +314,43 @@ export function validateConfig(c: TrainConfig): TrainConfig {
 /** The learning rate actually used: `lr * batch / 256` when scaling is on. */
 export function effectiveLr(c: TrainConfig): number {
   return c.optim.scaleLr ? c.optim.lr * c.batchSize / 256 : c.optim.lr;
+}
+
+/** Upper bound on the warm-up as a fraction of all steps (5 of 200 epochs). */
+export const MAX_WARMUP_FRACTION = 0.025;
+
+/**
+ * Warm-up steps of a run with `stepsPerEpoch` steps per epoch (this project's rule for short runs,
+ * RESSL_SPEC §6): `optim.warmupEpochs` epochs, capped at 2.5 % of all steps, but never below
+ * `optim.minWarmupSteps` steps (a warm-up of a handful of steps lets the default lr collapse a
+ * short run: docs/results.md), and never more than half the run. `warmupEpochs` 0 means none.
+ *
+ * For the full recipes the floor changes nothing (200 epochs of 234 steps: 5 epochs = 1170 steps).
+ */
+export function warmupStepsOf(c: TrainConfig, stepsPerEpoch: number): number {
+  const total = c.epochs * stepsPerEpoch;
+  const byEpochs = Math.floor(c.optim.warmupEpochs * stepsPerEpoch);
+  // The epsilon absorbs binary rounding: 2.5 % of 78000 steps is 1950, not 1949.
+  const byFraction = Math.floor(total * MAX_WARMUP_FRACTION + 1e-9);
+  const floor = Math.min(c.optim.minWarmupSteps ?? 0, Math.floor(total / 2));
+  return Math.min(byEpochs, Math.max(byFraction, floor), total);
+}
+
+/**
+ * The `warmupEpochs` / `maxWarmupFraction` pair that makes `src/optim/schedule.ts` (min of the two)
+ * give exactly {@link warmupStepsOf} steps.
+ */
+export function warmupScheduleOf(
+  c: TrainConfig,
+  stepsPerEpoch: number,
+): { warmupEpochs: number; maxWarmupFraction: number } {
+  const steps = warmupStepsOf(c, stepsPerEpoch);
+  const total = c.epochs * stepsPerEpoch;
+  // Half a step above the target on both sides: floor() lands on `steps` whatever the rounding.
+  return {
+    warmupEpochs: (steps + 0.5) / stepsPerEpoch,
+    maxWarmupFraction: Math.min(1, (steps + 0.5) / total),
+  };
 }
 
 /** Backbone feature dimension of the configured ResNet. */

@@ -1,6 +1,6 @@
 /**
  * The ReSSL method: relation loss, queue, EMA teacher, the train step, configuration and presets,
- * and state building.
+ * state building, and the checkpoint schema.
  *
  * @module
  */
@@ -10,3 +10,4 @@ export * from "./queue.ts";
 export * from "./ema.ts";
 export * from "./step.ts";
 export * from "./state.ts";
+export * from "./checkpoint.ts";

@@ -1,7 +1,7 @@
 /**
  * Building a run's training state and step from a {@link TrainConfig}: the initial student,
- * teacher (a copy of the student), queue and optimiser state, the step configuration, and the
- * mapping between a state and the named trees of a checkpoint.
+ * teacher (a copy of the student), queue and optimiser state, and the step configuration. How a
+ * state is stored in a checkpoint is the schema of `checkpoint.ts`.
  *
  * @module
  */
@@ -10,30 +10,15 @@ import { foldIn, nameId, rngKey } from "../random/philox.ts";
 import { initHead, initResNet, resnetFeatureDim, type ResNetOptions } from "../nn/mod.ts";
 import { excludeBnAndBias } from "../optim/params.ts";
 import { sgdInit } from "../optim/sgd.ts";
-import type { Context, Tensor, TensorTree } from "../tensor/mod.ts";
-import { mapTree } from "../tensor/mod.ts";
+import type { Context } from "../tensor/mod.ts";
+import { cloneTree } from "../tensor/mod.ts";
 import type { TrainConfig } from "./config.ts";
-import { effectiveLr } from "./config.ts";
+import { effectiveLr, warmupScheduleOf } from "./config.ts";
 import { initQueue } from "./queue.ts";
 import type { NetParams, TrainState, TrainStepConfig } from "./step.ts";
 
-/** A deep copy of a tensor tree (new storages, same values). */
-export function copyTree<T extends TensorTree>(ctx: Context, tree: T): T {
-  return mapTree(tree, (t: Tensor) => {
-    const c = ctx.empty(t.shape, t.dtype);
-    ctx.backend.copy({
-      src: t.storage,
-      dst: c.storage,
-      srcOffset: 0,
-      dstOffset: 0,
-      length: t.size,
-    });
-    return c;
-  });
-}
-
-/** The ResNet options of a configuration. */
-export function backboneOptions(config: TrainConfig): ResNetOptions {
+/** The ResNet options of a configuration, every field set. */
+export function backboneOptions(config: TrainConfig): Required<ResNetOptions> {
   return {
     depth: config.model.depth,
     stem: config.model.stem,
@@ -60,7 +45,7 @@ export function initTrainState(ctx: Context, config: TrainConfig): TrainState {
     });
     const params: NetParams = { backbone: backbone.params, head };
     const student = { params, buffers: backbone.buffers };
-    const teacher = { params: copyTree(ctx, params), buffers: copyTree(ctx, backbone.buffers) };
+    const teacher = { params: cloneTree(params), buffers: cloneTree(backbone.buffers) };
     const queue = initQueue(ctx, {
       size: config.ressl.queueSize,
       dim: config.head.out,
@@ -89,7 +74,7 @@ export function trainStepConfig(config: TrainConfig, stepsPerEpoch: number): Tra
       baseLr: effectiveLr(config),
       stepsPerEpoch,
       totalSteps,
-      warmupEpochs: config.optim.warmupEpochs,
+      ...warmupScheduleOf(config, stepsPerEpoch),
     },
     optimizer: {
       name: config.optim.name,
@@ -99,48 +84,4 @@ export function trainStepConfig(config: TrainConfig, stepsPerEpoch: number): Tra
       exclude: config.optim.excludeBnBias ? excludeBnAndBias : undefined,
     },
   };
-}
-
-/** The named trees a checkpoint stores for a state (names are checkpoint tensor prefixes). */
-export function stateTrees(state: TrainState): Record<string, TensorTree> {
-  return {
-    "student": state.student.params as unknown as TensorTree,
-    "student_buffers": state.student.buffers as unknown as TensorTree,
-    "teacher": state.teacher.params as unknown as TensorTree,
-    "teacher_buffers": state.teacher.buffers as unknown as TensorTree,
-    "queue": state.queue.data,
-    "momentum": state.optimizer.momentum as unknown as TensorTree,
-  };
-}
-
-/** Rebuilds a state from checkpoint trees (shaped by {@link stateTrees}) and the queue pointer. */
-export function stateFromTrees(
-  trees: Record<string, TensorTree>,
-  queuePtr: number,
-  step: number,
-): TrainState {
-  return {
-    student: {
-      params: trees.student as unknown as NetParams,
-      buffers: trees.student_buffers as unknown as TrainState["student"]["buffers"],
-    },
-    teacher: {
-      params: trees.teacher as unknown as NetParams,
-      buffers: trees.teacher_buffers as unknown as TrainState["teacher"]["buffers"],
-    },
-    queue: { data: trees.queue as Tensor, ptr: queuePtr },
-    optimizer: { momentum: trees.momentum as unknown as NetParams },
-    step,
-  };
-}
-
-/** Metadata stored in every checkpoint. */
-export interface CheckpointMeta {
-  step: number;
-  epoch: number;
-  seed: number;
-  queuePtr: number;
-  dataset: string;
-  images: number;
-  config: TrainConfig;
 }

@@ -47,14 +47,19 @@ export type NetParams = {
 
 /** A network's parameters and BatchNorm running statistics. */
 export interface NetState {
+  /** Backbone and head parameters. */
   params: NetParams;
+  /** Backbone BN running statistics. */
   buffers: ResNetBuffers;
 }
 
 /** Everything a step reads and writes. */
 export interface TrainState {
+  /** The network trained by gradient descent (strong views). */
   student: NetState;
+  /** The EMA of the student (weak views, no gradient). */
   teacher: NetState;
+  /** The queue of past teacher embeddings the relations are computed against. */
   queue: Queue;
   /** Momentum buffers of the student parameters (SGD and LARS share this state). */
   optimizer: SgdState<NetParams>;
@@ -87,8 +92,9 @@ export interface StepMetrics {
 
 /** The configuration a step is built from. */
 export interface TrainStepConfig {
-  /** Student / teacher temperatures (0.1 / 0.04). */
+  /** Student temperature (0.1). */
   tauS: number;
+  /** Teacher temperature (0.04). */
   tauT: number;
   /** Teacher momentum schedule (official: constant 0.99). */
   ema: EmaSchedule;

@@ -18,6 +18,7 @@ export interface CollapseWatchOptions {
 
 /** Watches logged losses for a collapse; see the module doc. */
 export class CollapseWatch {
+  /** ln K, the loss of a collapsed run. */
   readonly lnK: number;
   #tolerance: number;
   #patience: number;
@@ -25,6 +26,7 @@ export class CollapseWatch {
   #count = 0;
   #reported = false;
 
+  /** A watch for a queue of `options.queueSize` keys. */
   constructor(options: CollapseWatchOptions) {
     this.lnK = Math.log(options.queueSize);
     this.#tolerance = options.tolerance ?? 1e-3;

@@ -53,6 +53,7 @@ export class Context {
   #nextId = 1;
   #liveTensors = 0;
 
+  /** A context over `backend` (see also {@link createContext}). */
   constructor(backend: Backend) {
     this.backend = backend;
   }
@@ -212,6 +213,7 @@ export class Tensor {
   readonly owner: StorageOwner;
   #disposed = false;
 
+  /** @internal Tensors are made by a {@link Context} (`empty`, `fromArray`, `view`), not directly. */
   constructor(ctx: Context, shape: readonly number[], dtype: DType, owner: StorageOwner) {
     this.ctx = ctx;
     this.shape = Object.freeze([...shape]);
@@ -286,6 +288,7 @@ export class Tensor {
     if (--this.owner.refs === 0) this.backend.free(this.owner.storage);
   }
 
+  /** Disposes the tensor at the end of a `using` block. */
   [Symbol.dispose](): void {
     this.dispose();
   }

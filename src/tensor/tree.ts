@@ -46,6 +46,25 @@ export function unflattenLike<T extends TensorTree>(like: T, values: Map<string,
   });
 }
 
+/**
+ * A deep copy of a tree (or of one tensor): every tensor gets a new storage on its own context,
+ * filled by a device copy (no host round trip); shapes, dtypes and tree shape are kept. The copies
+ * carry no autodiff node.
+ */
+export function cloneTree<T extends TensorTree>(tree: T): T {
+  return mapTree(tree, (t) => {
+    const out = t.ctx.empty(t.shape, t.dtype);
+    t.backend.copy({
+      src: t.storage,
+      dst: out.storage,
+      srcOffset: 0,
+      dstOffset: 0,
+      length: t.size,
+    });
+    return out;
+  });
+}
+
 /** Disposes every tensor of a tree. */
 export function disposeTree(tree: TensorTree): void {
   for (const [, t] of flattenTree(tree)) t.dispose();

@@ -112,7 +112,7 @@ Deno.test("download: a dropped connection keeps the part file; the next run resu
   try {
     const source = cifarSource(base, "/c10.tgz", md5(archive));
     await assert.rejects(
-      downloadDataset("cifar10", { dataDir, source, onProgress: () => {}, ...quiet }),
+      downloadDataset("cifar10", { dataDir, source, retries: 0, onProgress: () => {}, ...quiet }),
       /'cifar-10-binary\.tar\.gz' .*(interrupted|stopped) after \d+ (of \d+ )?bytes.*run --download again to resume/,
     );
     const partSize = Deno.statSync(`${dataDir}/cifar-10-binary.tar.gz.part`).size;
@@ -231,4 +231,33 @@ Deno.test("download CLI: an unknown dataset exits non-zero with the reason", asy
     new TextDecoder().decode(out.stderr),
     /error: Cannot download 'cifar11': no known source \(downloadable: cifar10, cifar100, stl10, fashion-mnist\)/,
   );
+});
+
+Deno.test("tar: a file and a folder of the same name are named as such, not as corrupt gzip", async () => {
+  const dest = await Deno.makeTempDir();
+  try {
+    const bytes = new Uint8Array(10).fill(1);
+    for (
+      const [order, entry, clash] of [
+        [{ "d/x": bytes, "d/x/y": bytes }, "d/x/y", "file"],
+        [{ "d/x/y": bytes, "d/x": bytes }, "d/x", "folder"],
+      ] as const
+    ) {
+      await Deno.writeFile(`${dest}/a.tgz`, await tarGz(order));
+      await assert.rejects(extractTarGz(`${dest}/a.tgz`, `${dest}/out`), (e: Error) => {
+        assert.equal(e.name, "DataError");
+        assert.match(
+          e.message,
+          new RegExp(
+            `^Cannot extract '.*a\\.tgz': entry '${entry}' needs 'd/x' to be a (file|folder), but the archive also has a ${clash} of that name \\(a file and a folder with the same path`,
+          ),
+        );
+        assert.doesNotMatch(e.message, /gzip/);
+        return true;
+      });
+      assert.deepEqual([...Deno.readDirSync(`${dest}/out`)], [], "nothing extracted");
+    }
+  } finally {
+    await Deno.remove(dest, { recursive: true });
+  }
 });

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { DEBIAN_FASHION_MNIST_DIR, parseIdx, readIdxDataset } from "../../src/data/datasets/idx.ts";
+import {
+  DEBIAN_FASHION_MNIST_DIR,
+  parseIdx,
+  readIdxDataset,
+  readIdxFile,
+} from "../../src/data/datasets/idx.ts";
+import { gzipBomb } from "./bombs.ts";
 import { openDataset } from "../../src/data/datasets/mod.ts";
 
 function idx(dims: number[], data: Uint8Array): Uint8Array {
@@ -64,6 +70,43 @@ Deno.test("IDX: bad magic, element type, truncation, count mismatch and corrupt 
       readIdxDataset({ root, split: "test" }),
       /t10k-images-idx3-ubyte\.gz': gzip data is corrupt or truncated/,
     );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("IDX: a gzip bomb stops inflating at the size its header declares", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    // 1.5 MB of gzip that inflates to 1.5 GiB, behind a header declaring 2x28x28 images.
+    const header = idx([2, 28, 28], new Uint8Array(0));
+    const bomb = gzipBomb(header, 1536);
+    assert.ok(bomb.length < 2e6, `bomb is ${bomb.length} bytes`);
+    const path = `${root}/train-images-idx3-ubyte.gz`;
+    await Deno.writeFile(path, bomb);
+    await assert.rejects(
+      readIdxFile(path),
+      /Cannot read IDX file '.*train-images-idx3-ubyte\.gz': gzip data inflates beyond the 1584 bytes its header declares/,
+    );
+    // A header declaring more than the gzip can possibly hold is refused before inflating.
+    const huge = gzipBomb(idx([3000, 1000, 1000], new Uint8Array(0)), 2);
+    await Deno.writeFile(path, huge);
+    await assert.rejects(
+      readIdxFile(path),
+      /its header declares 3000x1000x1000 data \(3000000016 bytes\) but \d+ bytes of gzip can hold at most \d+ \(corrupt header or truncated file\)/,
+    );
+    // ... and so is one above the limit, raw or gzipped.
+    await Deno.writeFile(path, await gzip(idx([1000, 100, 100], new Uint8Array(1000 * 100 * 100))));
+    await assert.rejects(
+      readIdxFile(path, { maxBytes: 5_000_000 }),
+      /declares 1000x100x100 data \(10000016 bytes\), above the limit of 5000000 bytes/,
+    );
+    assert.equal((await readIdxFile(path)).data.length, 10_000_000, "fine without the limit");
+    const raw = `${root}/t10k-images-idx3-ubyte`;
+    await Deno.writeFile(raw, idx([4, 2, 2], new Uint8Array(16)).subarray(0, 20));
+    await assert.rejects(readIdxFile(raw), /file is 12 bytes short of its 4x2x2 data/);
+    await Deno.writeFile(raw, idx([4, 2, 2], new Uint8Array(19)));
+    await assert.rejects(readIdxFile(raw), /file has 3 bytes after its 4x2x2 data/);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -7,10 +7,14 @@ import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { normalArray, rngKey, uniformArray } from "../../src/random/philox.ts";
 import { saveCheckpoint } from "../../src/io/checkpoint.ts";
 import { presetConfig, type TrainConfig } from "../../src/ressl/config.ts";
-import { initTrainState, stateTrees } from "../../src/ressl/state.ts";
+import { initTrainState } from "../../src/ressl/state.ts";
+import { type CheckpointMeta, stateTrees } from "../../src/ressl/checkpoint.ts";
 import { disposeTrainState } from "../../src/ressl/step.ts";
-import type { CheckpointMeta } from "../../src/ressl/state.ts";
 import { createContext, mapTree, type Tensor, type TensorTree } from "../../src/tensor/mod.ts";
+
+/** Images the fixture's run trained on, in batches of 32: 7 steps an epoch. */
+const IMAGES = 224;
+const STEPS_PER_EPOCH = IMAGES / 32;
 
 /** What the fixture may change. */
 export interface FixtureOptions {
@@ -70,13 +74,16 @@ export async function writeFixtureCheckpoint(
   for (const [name, tree] of Object.entries(trees)) {
     out[name] = name === "queue" || name === "momentum" ? tree : perturb(tree, ++i);
   }
+  const step = opts.step ?? 7;
   const meta: CheckpointMeta = {
-    step: opts.step ?? 7,
-    epoch: 1,
+    step,
+    epoch: step > 0 && step % STEPS_PER_EPOCH === 0
+      ? step / STEPS_PER_EPOCH - 1
+      : Math.floor(step / STEPS_PER_EPOCH),
     seed: config.seed,
     queuePtr: 0,
     dataset: "fixture",
-    images: 224,
+    images: IMAGES,
     config,
   };
   await saveCheckpoint(path, { trees: out, meta });

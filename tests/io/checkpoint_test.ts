@@ -3,6 +3,7 @@ import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import { createContext } from "../../src/tensor/mod.ts";
 import {
   checkpointName,
+  checkpointStep,
   listCheckpoints,
   loadCheckpoint,
   pruneCheckpoints,
@@ -48,6 +49,59 @@ Deno.test("checkpoints round-trip trees and metadata, reject corrupt files, prun
     await assert.rejects(() => readCheckpointMeta(`${dir}/bad.safetensors`), /bad.safetensors/);
     await Deno.writeTextFile(`${dir}/junk.safetensors`, "not a checkpoint at all");
     await assert.rejects(() => readCheckpointMeta(`${dir}/junk.safetensors`), /junk.safetensors/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkpoint names: listed by step (past 9 digits too), named only for integer steps", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const step of [999_999_999, 5, 1_000_000_000]) {
+      await Deno.writeFile(`${dir}/${checkpointName(step)}`, new Uint8Array(1));
+    }
+    await Deno.writeFile(`${dir}/checkpoint-12.safetensors`, new Uint8Array(1)); // not ours
+    await Deno.writeFile(`${dir}/.checkpoint-000000005.safetensors.123.tmp`, new Uint8Array(1));
+    assert.deepEqual(listCheckpoints(dir).map((p) => checkpointStep(p)), [
+      5,
+      999_999_999,
+      1_000_000_000,
+    ]);
+    assert.deepEqual(pruneCheckpoints(dir, 1).map((p) => checkpointStep(p)), [5, 999_999_999]);
+    assert.throws(() => checkpointName(-5), /step -5: expected an integer >= 0/);
+    assert.throws(() => checkpointName(2.5), /step 2\.5/);
+    assert.throws(() => checkpointName(1e300), /expected an integer/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readCheckpointMeta reads the header only, and still refuses truncated files", async () => {
+  const ctx = createContext(createReferenceBackend());
+  const dir = await Deno.makeTempDir();
+  try {
+    const big = { w: ctx.zeros([256, 256]) };
+    const path = `${dir}/${checkpointName(3)}`;
+    await saveCheckpoint(path, { trees: { big }, meta: { step: 3 } });
+    big.w.dispose();
+    assert.deepEqual(await readCheckpointMeta(path), { step: 3 });
+    const bytes = await Deno.readFile(path);
+    // The tensor bytes are not read: garbage there still gives the metadata ...
+    bytes.fill(0xff, bytes.length - 1000);
+    await Deno.writeFile(path, bytes);
+    assert.deepEqual(await readCheckpointMeta(path), { step: 3 });
+    // ... but a short file is refused from its size, and a missing one by name.
+    await Deno.writeFile(path, bytes.subarray(0, bytes.length - 4));
+    await assert.rejects(
+      () => readCheckpointMeta(path),
+      /is \d+ bytes, its header describes \d+ \(truncated\?\)/,
+    );
+    await Deno.writeFile(path, bytes.subarray(0, 30));
+    await assert.rejects(
+      () => readCheckpointMeta(path),
+      /header length \d+ does not fit the file of 30 bytes/,
+    );
+    await assert.rejects(() => readCheckpointMeta(`${dir}/none.safetensors`), /none\.safetensors/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

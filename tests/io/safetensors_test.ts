@@ -119,9 +119,9 @@ Deno.test("safetensors: writer rejects inconsistent tensors", () => {
   assert.throws(
     () =>
       encodeSafetensors({
-        a: { dtype: "F16" as "F32", shape: [1], data: new Float32Array(1) },
+        a: { dtype: "C64" as "F32", shape: [1], data: new Float32Array(1) },
       }),
-    /unknown dtype 'F16'/,
+    /unknown dtype 'C64' \(supported: F64, F32, F16, BF16, I64, I32, U8\)/,
   );
 });
 
@@ -133,8 +133,8 @@ Deno.test("safetensors: reader errors name the file and the problem", () => {
   decodeError(makeFile(new Uint8Array([0x22, 0xff, 0x22]), d8), /not valid UTF-8 JSON/);
   decodeError(makeFile("[1, 2]", new Uint8Array()), /header is not a JSON object/);
   decodeError(
-    makeFile({ a: { dtype: "BF16", shape: [2], data_offsets: [0, 4] } }, new Uint8Array(4)),
-    /tensor 'a' has unknown dtype "BF16"/,
+    makeFile({ a: { dtype: "F8_E4M3", shape: [2], data_offsets: [0, 2] } }, new Uint8Array(2)),
+    /tensor 'a' has unknown dtype "F8_E4M3" \(supported: F64, F32, F16, BF16, I64, I32, U8\)/,
   );
   decodeError(
     makeFile({ a: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, new Uint8Array(4)),
@@ -171,6 +171,23 @@ Deno.test("safetensors: reader errors name the file and the problem", () => {
     /__metadata__ 'epoch' is not a string/,
   );
   decodeError(makeFile({ __metadata__: [] }, new Uint8Array()), /__metadata__ is not an object/);
+  // Duplicate keys: JSON.parse would keep the last one silently.
+  const a = JSON.stringify(f32([1], 0));
+  decodeError(
+    makeFile(`{"a":${a},"a":${JSON.stringify(f32([1], 4))}}`, d8),
+    /duplicate key 'a' in the header \(tensor names must be unique\)/,
+  );
+  decodeError(
+    makeFile(
+      `{"a":{"dtype":"F32","dtype":"I32","shape":[1],"data_offsets":[0,4]}}`,
+      d8.subarray(4),
+    ),
+    /duplicate key 'dtype' in tensor 'a'/,
+  );
+  decodeError(
+    makeFile(`{"__metadata__":{"epoch":"1","e\\u0070och":"2"},"a":${a}}`, d8.subarray(4)),
+    /duplicate key 'epoch' in __metadata__/,
+  );
   // A well-formed file built by hand decodes (the cases above differ from it in one point each).
   const ok = decodeSafetensors(makeFile({ b: f32([1], 4), a: f32([1], 0) }, d8));
   assert.deepEqual(Object.keys(ok.tensors), ["b", "a"]);

@@ -66,19 +66,19 @@ Deno.test("tree_io: loading names the tensor and leaves nothing allocated on fai
   delete without["layer1.0.bn1.weight"];
   fails(
     without,
-    /Cannot load tensor 'layer1\.0\.bn1\.weight' from 'ck\.safetensors': it is not in the file/,
+    /Cannot load 'ck\.safetensors': tensor 'layer1\.0\.bn1\.weight' is not in the file/,
   );
   fails(
     { ...good, "conv1.weight": { dtype: "F32", shape: [1, 1, 3, 2], data: new Float32Array(6) } },
-    /tensor 'conv1\.weight' from 'ck\.safetensors': the file has shape \[1,1,3,2\], the tree expects \[1,1,2,3\]/,
+    /'ck\.safetensors': tensor 'conv1\.weight' has shape \[1,1,3,2\] in the file, expected \[1,1,2,3\]/,
   );
   fails(
     { ...good, ids: { dtype: "F32", shape: [2], data: new Float32Array(2) } },
-    /tensor 'ids' .*: the file holds F32, the tree expects i32/,
+    /tensor 'ids' holds F32 in the file, expected i32/,
   );
   fails(
     { ...good, ids: { dtype: "I64", shape: [2], data: BigInt64Array.of(1n, 2n ** 40n) } },
-    /tensor 'ids' .*: I64 value 1099511627776 does not fit the tensor's i32/,
+    /tensor 'ids' holds the I64 value 1099511627776, which does not fit the expected i32/,
   );
   fails(
     { ...good, "fc.weight": good["conv1.weight"], "fc.bias": good.img },
@@ -95,4 +95,34 @@ Deno.test("tree_io: loading names the tensor and leaves nothing allocated on fai
   disposeTree(loaded);
   disposeTree(tree);
   assert.equal(ctx.liveTensors, 0);
+});
+
+Deno.test("tree_io: NaN or infinite weights are refused at load, naming the tensor (issue 14.6)", () => {
+  const { ctx, tree } = setup();
+  const good = treeToSafetensors(tree);
+  const live = ctx.liveTensors;
+  const weights = (values: number[]) => ({
+    ...good,
+    "layer1.0.bn1.weight": { dtype: "F32" as const, shape: [2], data: Float32Array.from(values) },
+  });
+  for (
+    const [values, what] of [
+      [[0.5, NaN], /holds NaN at element 1 \(1 of 2 values are not finite\)/],
+      [[Infinity, 1], /holds \+Infinity at element 0/],
+      [[-Infinity, NaN], /holds -Infinity at element 0 \(2 of 2 values/],
+    ] as const
+  ) {
+    assert.throws(
+      () => loadTreeLike(ctx, tree, weights([...values]), { source: "w.safetensors" }),
+      (e: Error) =>
+        e.message.startsWith("Cannot load 'w.safetensors': tensor 'layer1.0.bn1.weight' ") &&
+        what.test(e.message),
+    );
+    assert.equal(ctx.liveTensors, live, "nothing is left allocated");
+  }
+  // The extremes that are finite load.
+  const loaded = loadTreeLike(ctx, tree, weights([3.4e38, -1e-45]));
+  assert.deepEqual(loaded.layer1[0].bn1.weight.toArray(), Float32Array.of(3.4e38, -1e-45));
+  disposeTree(loaded);
+  disposeTree(tree);
 });

@@ -2,11 +2,11 @@
 
 import { join } from "node:path";
 import { createBackend } from "../../src/backend/select.ts";
-import { checkpointName, saveCheckpoint } from "../../src/io/checkpoint.ts";
+import { checkpointName } from "../../src/io/checkpoint.ts";
 import { presetConfig } from "../../src/ressl/config.ts";
-import { initTrainState, stateTrees } from "../../src/ressl/state.ts";
+import { initTrainState } from "../../src/ressl/state.ts";
+import { saveTrainCheckpoint } from "../../src/ressl/checkpoint.ts";
 import { disposeTrainState } from "../../src/ressl/step.ts";
-import type { CheckpointMeta } from "../../src/ressl/state.ts";
 import { createContext } from "../../src/tensor/mod.ts";
 
 /** Writes `checkpoint-<step>.safetensors` of a width-4 Fashion-MNIST ResNet-18 into `dir`. */
@@ -20,16 +20,11 @@ export async function writeTinyCheckpoint(dir: string, step = 12): Promise<strin
     const ctx = createContext(backend);
     const state = initTrainState(ctx, config);
     const path = join(dir, checkpointName(step));
-    const meta: CheckpointMeta = {
-      step,
+    await saveTrainCheckpoint(path, { ...state, step }, {
       epoch: 1,
-      seed: config.seed,
-      queuePtr: 0,
-      dataset: "fashion-mnist/train",
-      images: 192,
       config,
-    };
-    await saveCheckpoint(path, { trees: stateTrees(state), meta });
+      dataset: { name: "fashion-mnist/train", length: 192 },
+    });
     disposeTrainState(state);
     return path;
   } finally {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseTrainArgs } from "../../tasks/train_args.ts";
+import { buildTrainConfig, parseTrainArgs, parseTrainCommand } from "../../tasks/train_args.ts";
 
 Deno.test("parseTrainArgs() defaults to the fashion-mnist preset and applies flags", async () => {
   const r = await parseTrainArgs(["--epochs", "3", "--width", "16", "--batch-size", "128"]);
@@ -35,4 +35,66 @@ Deno.test("parseTrainArgs() rejects bad flags naming them", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("train flags set their config keys; the keys set explicitly are known", async () => {
+  const cli = parseTrainCommand([
+    "--image-size",
+    "20",
+    "--mean",
+    "0.1",
+    "--std",
+    "0.3",
+    "--log-every",
+    "1",
+    "--knn-every",
+    "2",
+    "--preset",
+    "tinyimagenet",
+  ])!;
+  assert.equal(cli.runtime.preset, "tiny-imagenet");
+  assert.match(cli.runtime.presetNote!, /old name of 'tiny-imagenet'/);
+  assert.deepEqual(cli.runtime.given, [
+    "image-size",
+    "mean",
+    "std",
+    "log-every",
+    "knn-every",
+    "preset",
+  ]);
+  const built = await buildTrainConfig(cli.parsed, "fashion-mnist");
+  assert.equal(built.config.image.size, 20);
+  assert.deepEqual(built.config.image.mean, [0.1]);
+  assert.deepEqual(built.config.image.std, [0.3]);
+  assert.equal(built.config.logEvery, 1);
+  assert.equal(built.config.knnEvery, 2);
+  assert.deepEqual(
+    [...built.explicit].sort(),
+    ["image.mean", "image.size", "image.std", "knnEvery", "logEvery"],
+  );
+  // The same flags on an RGB preset: one mean for three channels is refused naming the key.
+  await assert.rejects(() => buildTrainConfig(cli.parsed, "cifar10"), /'image.mean'/);
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify({ optim: { lr: 0.1 }, epochs: 4 }));
+    const withFile = parseTrainCommand(["--config", `${dir}/c.json`, "--epochs", "5"])!;
+    const b = await buildTrainConfig(withFile.parsed, "fashion-mnist");
+    assert.equal(b.config.optim.lr, 0.1);
+    assert.equal(b.config.epochs, 5, "a flag wins over the config file");
+    assert.deepEqual([...b.explicit].sort(), ["epochs", "optim.lr"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train: --threads and --workers are bounded by the cores; --list flags read numbers", async () => {
+  const n = navigator.hardwareConcurrency;
+  await assert.rejects(
+    () => parseTrainArgs(["--threads", String(n + 1)]),
+    new RegExp(`--threads: ${n + 1} is more than the ${n} cores? of this machine`),
+  );
+  await assert.rejects(() => parseTrainArgs(["--workers", "1000"]), /--workers: 1000 is more/);
+  assert.equal((await parseTrainArgs(["--workers", "0"]))?.runtime.workers, 0);
+  assert.equal((await parseTrainArgs([]))?.runtime.workers, 1);
+  await assert.rejects(() => parseTrainArgs(["--mean", "a,b"]), /--mean: expected numbers/);
 });

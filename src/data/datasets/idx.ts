@@ -10,7 +10,7 @@
 
 import { DataError } from "../errors.ts";
 import { type ImageDataset, memoryDataset } from "./dataset.ts";
-import { baseName, firstExisting, readMaybeGzip } from "./files.ts";
+import { baseName, firstExisting, readDeclaredSize } from "./files.ts";
 
 /** Where Debian's `dataset-fashion-mnist` package puts the real Fashion-MNIST files. */
 export const DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
@@ -38,10 +38,13 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
-/** Parses an (already gunzipped) IDX file of unsigned bytes; `file` names it in errors. */
-export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
+/** Validates the start of an IDX file: more bytes needed, or its dims and header length. */
+function idxHeader(
+  bytes: Uint8Array,
+  file: string,
+): { need: number } | { dims: number[]; header: number } {
   const bad = (what: string) => new DataError(`Cannot read IDX file '${file}': ${what}`, { file });
-  if (bytes.length < 4) throw bad(`file is ${bytes.length} bytes, too short for the 4-byte magic`);
+  if (bytes.length < 4) return { need: 4 };
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     const magic = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
     throw bad(`bad magic 0x${magic}, expected 0x000008NN (not an IDX file?)`);
@@ -54,12 +57,25 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   const ndim = bytes[3];
   if (ndim < 1 || ndim > 4) throw bad(`${ndim} dimensions, expected 1 to 4`);
   const header = 4 + 4 * ndim;
-  if (bytes.length < header) {
-    throw bad(`file is ${header - bytes.length} bytes short of its header (truncated?)`);
-  }
+  if (bytes.length < header) return { need: header };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims: number[] = [];
   for (let d = 0; d < ndim; d++) dims.push(view.getUint32(4 + 4 * d, false));
+  return { dims, header };
+}
+
+/** Parses an (already gunzipped) IDX file of unsigned bytes; `file` names it in errors. */
+export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
+  const bad = (what: string) => new DataError(`Cannot read IDX file '${file}': ${what}`, { file });
+  const h = idxHeader(bytes, file);
+  if ("need" in h) {
+    throw bad(
+      h.need === 4
+        ? `file is ${bytes.length} bytes, too short for the 4-byte magic`
+        : `file is ${h.need - bytes.length} bytes short of its header (truncated?)`,
+    );
+  }
+  const { dims, header } = h;
   const count = dims.reduce((a, b) => a * b, 1);
   const have = bytes.length - header;
   if (have < count) {
@@ -71,13 +87,31 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   return { dims, data: bytes.subarray(header) };
 }
 
-/** Reads an IDX file, raw or gzipped. */
-export async function readIdxFile(path: string): Promise<IdxArray> {
-  const bytes = await readMaybeGzip(
-    path,
-    "IDX file",
-    "run with --download, or point the data folder at the IDX files",
-  );
+/** Options of {@link readIdxFile}. */
+export interface ReadIdxOptions {
+  /** Refuse a file whose header declares more bytes than this (default 4 GiB). */
+  maxBytes?: number;
+}
+
+/**
+ * Reads an IDX file, raw or gzipped. The header is checked before the data is read: its declared
+ * size must fit the file (for gzip: what its compressed bytes can inflate to) and `maxBytes`, and
+ * inflation stops at the declared size, so a corrupt or hostile file cannot exhaust memory.
+ */
+export async function readIdxFile(path: string, options: ReadIdxOptions = {}): Promise<IdxArray> {
+  const bytes = await readDeclaredSize(path, {
+    what: "IDX file",
+    hint: "run with --download, or point the data folder at the IDX files",
+    maxBytes: options.maxBytes,
+    sizeFromHeader: (prefix) => {
+      const h = idxHeader(prefix, path);
+      if ("need" in h) return h;
+      return {
+        total: h.header + h.dims.reduce((a, b) => a * b, 1),
+        describe: `${h.dims.join("x")} data`,
+      };
+    },
+  });
   return parseIdx(bytes, path);
 }
 

@@ -17,6 +17,14 @@ export * from "./cifar.ts";
 export * from "./stl10.ts";
 export * from "./idx.ts";
 export * from "./image_folder.ts";
+export * from "./image_stats.ts";
+export {
+  type ImageInfo,
+  readImageInfo,
+  readImageInfoFile,
+  sniffImageFormat,
+  SUPPORTED_IMAGE_FORMATS,
+} from "../image_info.ts";
 
 /** Dataset names understood by {@link openDataset}. */
 export const DATASET_NAMES = [

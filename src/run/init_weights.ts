@@ -10,18 +10,18 @@
  * @module
  */
 
+import { isTorchvisionExtra } from "../eval/backbone_io.ts";
 import { readSafetensors } from "../io/safetensors.ts";
-import { loadTreeLike } from "../io/tree_io.ts";
+import { loadTreeLike, TensorEntryError } from "../io/tree_io.ts";
 import type { ResNetBuffers, ResNetParams } from "../nn/mod.ts";
-import { copyTree } from "../ressl/state.ts";
 import type { TrainState } from "../ressl/step.ts";
-import { type Context, disposeTree, flattenTree, type TensorTree } from "../tensor/mod.ts";
-
-/** Whether a state-dict entry is one the backbone does not hold (counters, classifier). */
-function ignored(name: string): boolean {
-  return name === "num_batches_tracked" || name.endsWith(".num_batches_tracked") ||
-    name.startsWith("fc.");
-}
+import {
+  cloneTree,
+  type Context,
+  disposeTree,
+  flattenTree,
+  type TensorTree,
+} from "../tensor/mod.ts";
 
 /**
  * Returns `state` with the backbone of the student and of the teacher loaded from `path`. It
@@ -70,14 +70,17 @@ export async function loadBackboneInit(
       ) as unknown as ResNetBuffers;
       return { params, buffers };
     } catch (e) {
-      throw new Error(`${what}: ${(e as Error).message}`, { cause: e });
+      const why = e instanceof TensorEntryError
+        ? `tensor '${e.tensor}' ${e.why}`
+        : (e as Error).message;
+      throw new Error(`${what}: ${why}`, { cause: e });
     }
   });
   const known = new Set([
     ...flatNames(student.params.backbone as unknown as TensorTree),
     ...flatNames(student.buffers as unknown as TensorTree),
   ]);
-  const extra = Object.keys(file.tensors).filter((k) => !known.has(k) && !ignored(k));
+  const extra = Object.keys(file.tensors).filter((k) => !known.has(k) && !isTorchvisionExtra(k));
   if (extra.length > 0) {
     disposeTree(loaded as unknown as TensorTree);
     throw new Error(
@@ -88,8 +91,8 @@ export async function loadBackboneInit(
     );
   }
   const teacher = ctx.scope(() => ({
-    params: copyTree(ctx, loaded.params),
-    buffers: copyTree(ctx, loaded.buffers),
+    params: cloneTree(loaded.params),
+    buffers: cloneTree(loaded.buffers),
   }));
   for (
     const tree of [

@@ -1,0 +1,342 @@
+/**
+ * The training path: our step as `deno task train` takes it (Fashion-MNIST subset read from disk,
+ * augmentation in the loader worker, EMA, teacher forward, student forward/backward, relation loss,
+ * SGD, enqueue, metrics), measured as the difference of an 8-step and a 2-step run divided by 6
+ * (start-up, primitive creation and the final checkpoint cancel), against PyTorch's training path
+ * (`bench/train_path_torch.py`: torchvision transforms in a DataLoader worker, the same recipe;
+ * mean of steps 3-8 timed in the loop). All sides alternate in rounds inside one invocation.
+ *
+ * Only the 28x28x1 cases run (Fashion-MNIST is on the machine; CIFAR-10 is not — `bench/profile.ts`
+ * runs the same training loop in-process on synthetic 32x32x3 images).
+ *
+ * `--variants` adds runs of ours with other settings (the investigation of issue 15): `w0` (augment
+ * on the main thread), `w2` (2 workers), `passive`/`active` (OMP_WAIT_POLICY), `spin0`
+ * (GOMP_SPINCOUNT=0), `t1` (1 oneDNN thread).
+ *
+ * `--isolated same,a64` adds our isolated step (pre-made tensors, child process, mean of steps 3-8)
+ * of the same case and/or of another case as further sides, so the training path and the isolated
+ * step are compared in one run.
+ *
+ * Usage: deno run -A bench/train_path.ts [--only b,c] [--rounds N] [--peers t2,t2cl,t113]
+ *        [--variants w0,passive] [--isolated same,a64] [--write docs/benchmarks.md]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { writeSection } from "./report.ts";
+import { selectCases, type StepCase } from "./step_cases.ts";
+import { type PeerSpec, resolvePeers } from "./peers.ts";
+import { fmtSpeedup, roundSpread, type SideTimes, speedup } from "./step_table.ts";
+import type { ProfileRunOptions, ProfileRunResult } from "./profile_run.ts";
+
+const REPO = new URL("..", import.meta.url).pathname;
+const TORCH_SCRIPT = new URL("./train_path_torch.py", import.meta.url).pathname;
+/** Steps of the short and the long run of ours. */
+export const SHORT = 2, LONG = 8;
+
+/** A variant of our training run: extra flags and environment. */
+interface Variant {
+  label: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** The variants `--variants` may name. */
+export const VARIANTS: Record<string, Variant> = {
+  w1: { label: "ours (1 loader worker, default)", args: ["--workers", "1"], env: {} },
+  w0: { label: "ours, augmentation inline (--workers 0)", args: ["--workers", "0"], env: {} },
+  w2: { label: "ours, 2 loader workers", args: ["--workers", "2"], env: {} },
+  passive: {
+    label: "ours, OMP_WAIT_POLICY=passive",
+    args: ["--workers", "1"],
+    env: { OMP_WAIT_POLICY: "passive" },
+  },
+  active: {
+    label: "ours, OMP_WAIT_POLICY=active",
+    args: ["--workers", "1"],
+    env: { OMP_WAIT_POLICY: "active" },
+  },
+  spin0: {
+    label: "ours, GOMP_SPINCOUNT=0",
+    args: ["--workers", "1"],
+    env: { GOMP_SPINCOUNT: "0" },
+  },
+  t1: { label: "ours, --threads 1", args: ["--workers", "1", "--threads", "1"], env: {} },
+};
+
+/** One case's training-path measurements: side id -> seconds per step, one value per round. */
+export interface TrainPathResult {
+  case: StepCase;
+  /** `ours`, variant ids (`ours:w0`) and peer ids -> [[s/step of round 1], [round 2], ...]. */
+  sides: Record<string, SideTimes>;
+  /** Labels of the sides. */
+  labels: Record<string, string>;
+}
+
+/** Images the runs train on: enough full batches that no run reaches the end of an epoch. */
+function limitFor(c: StepCase): number {
+  return c.batch * (LONG + 2);
+}
+
+/** Wall seconds of our training run of `steps` steps, as the train command reports them. */
+async function oursRun(c: StepCase, v: Variant, steps: number, out: string): Promise<number> {
+  await Deno.remove(out, { recursive: true }).catch(() => {});
+  const args = [
+    "run",
+    "--allow-all",
+    "tasks/train.ts",
+    "--preset",
+    c.preset,
+    "--width",
+    String(c.width),
+    "--batch-size",
+    String(c.batch),
+    "--threads",
+    "2",
+    "--max-steps",
+    String(steps),
+    "--limit",
+    String(limitFor(c)),
+    "--seed",
+    "0",
+    "--plain",
+    "--out",
+    out,
+    ...v.args,
+  ];
+  const r = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: REPO,
+    env: v.env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
+  const m = text.match(/done: \d+ steps \((\d+) in ([\d.]+) s/);
+  if (!r.success || !m || Number(m[1]) !== steps) {
+    throw new Error(
+      `Cannot measure the training path: 'deno ${args.join(" ")}' ${
+        r.success ? "printed no 'done:' line" : `exited with ${r.code}`
+      }: ${text.slice(-800)}`,
+    );
+  }
+  await Deno.remove(out, { recursive: true }).catch(() => {});
+  return Number(m[2]);
+}
+
+const PROFILE_RUN = new URL("./profile_run.ts", import.meta.url).pathname;
+
+/**
+ * Seconds per step of our isolated step (pre-made tensors, as bench/step.ts) of case `id`, in a
+ * child process: mean of steps 3-8, so it lines up with the training path's difference.
+ */
+async function isolatedRun(id: string): Promise<number> {
+  const o: ProfileRunOptions = {
+    case: id,
+    mode: "isolated",
+    data: "synthetic",
+    steps: LONG - SHORT,
+    warmup: SHORT,
+    workers: 0,
+    threads: 2,
+  };
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", PROFILE_RUN, JSON.stringify(o)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const line = new TextDecoder().decode(r.stdout).split("\n").find((l) =>
+    l.startsWith("@@result ")
+  );
+  if (!r.success || !line) {
+    throw new Error(
+      `Cannot measure the isolated step of case ${id}: ${
+        new TextDecoder().decode(r.stderr).slice(-800)
+      }`,
+    );
+  }
+  const res: ProfileRunResult = JSON.parse(line.slice("@@result ".length));
+  return res.steps.reduce((a, t) => a + t.wallMs, 0) / res.steps.length / 1000;
+}
+
+/** Seconds per step of PyTorch's training path (mean of the measured steps). */
+async function torchRun(c: StepCase, p: PeerSpec): Promise<number> {
+  const args = [
+    TORCH_SCRIPT,
+    "--width",
+    String(c.width),
+    "--batch-size",
+    String(c.batch),
+    "--limit",
+    String(limitFor(c)),
+    "--warmup",
+    String(SHORT),
+    "--steps",
+    String(LONG - SHORT),
+    "--threads",
+    "2",
+    "--workers",
+    "1",
+    ...(p.channelsLast ? ["--channels-last"] : []),
+  ];
+  const r = await new Deno.Command(p.python, { args, stdout: "piped", stderr: "piped" }).output();
+  const out = new TextDecoder().decode(r.stdout).trim().split("\n").at(-1) ?? "";
+  if (!r.success) {
+    throw new Error(
+      `Cannot measure PyTorch's training path (${p.python} ${args.join(" ")}): exit ${r.code}: ${
+        new TextDecoder().decode(r.stderr).slice(-800)
+      }`,
+    );
+  }
+  const times: number[] = JSON.parse(out).times;
+  return times.reduce((a, b) => a + b, 0) / times.length;
+}
+
+async function runCase(
+  c: StepCase,
+  peers: PeerSpec[],
+  variants: string[],
+  rounds: number,
+  isolated: string[],
+): Promise<TrainPathResult> {
+  const sides: Record<string, SideTimes> = {};
+  const labels: Record<string, string> = {};
+  const runners: [string, () => Promise<number>][] = [];
+  const tmp = await Deno.makeTempDir({ prefix: "ressl-train-path-" });
+  for (const id of ["w1", ...variants.filter((v) => v !== "w1")]) {
+    const v = VARIANTS[id];
+    const side = id === "w1" ? "ours" : `ours:${id}`;
+    labels[side] = v.label;
+    runners.push([side, async () => {
+      const short = await oursRun(c, v, SHORT, `${tmp}/${id}-short`);
+      const long = await oursRun(c, v, LONG, `${tmp}/${id}-long`);
+      return (long - short) / (LONG - SHORT);
+    }]);
+  }
+  for (const id of isolated) {
+    labels[`iso:${id}`] = `ours, isolated step of case ${id} (pre-made tensors)`;
+    runners.push([`iso:${id}`, () => isolatedRun(id)]);
+  }
+  for (const p of peers) {
+    labels[p.id] = `${p.label} (DataLoader, 1 worker)`;
+    runners.push([p.id, () => torchRun(c, p)]);
+  }
+  try {
+    for (const [id] of runners) sides[id] = [];
+    for (let r = 0; r < rounds; r++) {
+      for (let j = 0; j < runners.length; j++) {
+        const [id, run] = runners[(j + r) % runners.length];
+        const s = await run();
+        console.error(`train path ${c.id} round ${r + 1}: ${id} ${(s * 1000).toFixed(0)} ms/step`);
+        sides[id].push([s]);
+      }
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+  return { case: c, sides, labels };
+}
+
+/** The training-path table. */
+export function trainPathTable(results: TrainPathResult[], peers: PeerSpec[]): string {
+  const current = peers.filter((p) => p.current).map((p) => p.id);
+  const old = peers.filter((p) => !p.current).map((p) => p.id);
+  const ids = results.length ? Object.keys(results[0].sides) : [];
+  const labels = results[0]?.labels ?? {};
+  const head = [
+    "case",
+    ...ids.map((id) => `${labels[id]} ms/step`),
+    "ours vs faster torch 2.x",
+    "ours vs torch 1.13",
+    "spread of rounds",
+  ];
+  const rows = [`| ${head.join(" | ")} |`, `|---|${head.slice(1).map(() => "---:").join("|")}|`];
+  for (const r of results) {
+    const med = (id: string) => {
+      const xs = r.sides[id].flat().sort((a, b) => a - b);
+      return xs[xs.length >> 1];
+    };
+    rows.push(
+      `| ${
+        [
+          r.case.label,
+          ...ids.map((id) => (1000 * med(id)).toFixed(0)),
+          fmtSpeedup(speedup(r.sides, current)),
+          fmtSpeedup(speedup(r.sides, old)),
+          ids.map((id) => `${roundSpread(r.sides[id]).toFixed(0)}%`).join(" / "),
+        ].join(" | ")
+      } |`,
+    );
+  }
+  return rows.join("\n");
+}
+
+/** Entry point (also called by `bench/mod.ts`). */
+export async function main(args: string[]): Promise<TrainPathResult[]> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      only: { type: "string" },
+      rounds: { type: "string", default: "2" },
+      peers: { type: "string" },
+      variants: { type: "string" },
+      isolated: { type: "string" },
+      write: { type: "string" },
+    },
+  });
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    throw new RangeError(`Cannot run the training-path benchmark: --rounds must be >= 1`);
+  }
+  const cases = selectCases(values.only ?? "b,c").filter((c) => c.preset === "fashion-mnist");
+  if (cases.length === 0) {
+    throw new RangeError(
+      "Cannot run the training-path benchmark: only the 28x28x1 cases (b, c) have data here",
+    );
+  }
+  const variants = (values.variants ?? "").split(",").filter((v) => v);
+  for (const v of variants) {
+    if (!VARIANTS[v]) {
+      throw new RangeError(
+        `Cannot run the training-path benchmark: --variants names '${v}', known: ${
+          Object.keys(VARIANTS).join(", ")
+        }`,
+      );
+    }
+  }
+  const { peers, notes } = await resolvePeers(values.peers);
+  for (const n of notes) console.error(`train path: ${n}`);
+  const results: TrainPathResult[] = [];
+  for (const c of cases) {
+    console.error(`train path: ${c.label} ...`);
+    const isolated = (values.isolated ?? "").split(",").filter((x) => x)
+      .map((x) => (x === "same" ? c.id : x));
+    results.push(await runCase(c, peers, variants, rounds, isolated));
+  }
+  const md = trainPathTable(results, peers);
+  console.log(md);
+  if (values.write) {
+    const load = await Deno.readTextFile("/proc/loadavg").catch(() => "n/a");
+    await writeSection(
+      values.write,
+      "train-path",
+      [
+        "## Training path: `deno task train` vs PyTorch's DataLoader loop",
+        "",
+        `Produced by \`deno run --allow-all bench/train_path.ts ${args.join(" ")}\` on ${
+          new Date().toISOString().slice(0, 10)
+        } (load average before the write: ${load.split(" ").slice(0, 3).join(" ")}). Ours: ` +
+        `(wall of an ${LONG}-step run - wall of a ${SHORT}-step run) / ${LONG - SHORT}, as ` +
+        "`deno task train --plain` prints them, Fashion-MNIST subset, 1 loader worker, 2 " +
+        `threads; PyTorch: mean of steps ${SHORT + 1}-${LONG} of its DataLoader loop. ${rounds} ` +
+        "rounds, alternating; medians.",
+        "",
+        md,
+      ].join("\n"),
+    );
+  }
+  return results;
+}
+
+if (import.meta.main) await main(Deno.args);

@@ -1,0 +1,3 @@
+/* Emulator stand-in for <cuda_runtime.h> in kernel sources: the device shim is already
+ * force-included, so there is nothing more to declare. */
+#include "ressl_emu_device.h"
