@@ -46,7 +46,26 @@ const CANDIDATES: Candidate[] = [
     },
     unavailable: "DnnlUnavailableError",
   },
+  {
+    name: "cuda",
+    load: async () => {
+      const { createCudaBackend } = await import("../src/backend/cuda/backend.ts");
+      const env = cudaTestEnv();
+      return () => createCudaBackend({ env });
+    },
+    unavailable: "CudaUnavailableError",
+  },
 ];
+
+/**
+ * The environment the cuda backend is tested in: the process's, with `RESSL_CUDA_EMULATION`
+ * defaulting to 1, so tests run on the emulated device (built by `scripts/setup.sh`) unless
+ * `RESSL_CUDA_EMULATION=0` asks for a real GPU (what `deno task gpu-check` does).
+ */
+export function cudaTestEnv(): Record<string, string> {
+  const env = Deno.env.toObject();
+  return { ...env, RESSL_CUDA_EMULATION: env.RESSL_CUDA_EMULATION ?? "1" };
+}
 
 /** The environment variable restricting the backends under test (comma-separated names). */
 export const TEST_BACKENDS_ENV = "RESSL_TEST_BACKENDS";
