@@ -122,5 +122,6 @@ function launchType(decl: string, where: string): string {
   const type = decl.replace(/\s+[A-Za-z_]\w*$/, "").replace(/\bconst\b/g, "").trim();
   if (type === "int") return "i32";
   if (type === "float") return "f32";
+  if (type === "double") return "f64";
   throw new Error(`${where}: parameter '${decl}' has a type the launch table cannot express`);
 }

@@ -74,7 +74,7 @@ extern "C" __global__ void softmax_backward_f32(const float* y, const float* dy,
   }
 }
 
-/** Row-wise log-softmax: y = x - (max + log(sum(exp(x - max)))). One block per row. */
+/** Row-wise log-softmax: y = (x - max) - log(sum(exp(x - max))). One block per row. */
 extern "C" __global__ void log_softmax_f32(const float* x, float* y, int rows, int cols) {
   __shared__ float scratch[RESSL_WARP];
   for (int r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -86,8 +86,10 @@ extern "C" __global__ void log_softmax_f32(const float* x, float* y, int rows, i
     float total = 0.0f;
     for (int j = threadIdx.x; j < cols; j += blockDim.x) total += expf(xr[j] - m);
     total = block_sum(total, scratch);
-    const float shift = m + logf(total);
-    for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = xr[j] - shift;
+    // (x - max) - log(total), not x - (max + log(total)): near a large max the sum would round
+    // log(total) away (the result is then off by up to log(total) ~ 1e-5).
+    const float lt = logf(total);
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = (xr[j] - m) - lt;
   }
 }
 

@@ -58,7 +58,7 @@ export const KERNEL_SIGNATURES = {
   // optim.cu
   multi_sq_norm_partials_f32: [P, P, P, P, I, I, P],
   sgd_update_multi_f32: [P, P, P, P, P, I, I, P, P, P, F, F, I, F, F, I],
-  ema_update_multi_f32: [P, P, P, P, P, I, I, F, F],
+  ema_update_multi_f32: [P, P, P, P, P, I, I, "f64", "f64"],
   // relation_loss.cu
   relation_loss_f32: [P, P, P, P, I, I, F, F, F],
   // augment.cu
