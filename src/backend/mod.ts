@@ -1,7 +1,8 @@
 /**
  * The backend layer: the {@link Backend} contract (device memory plus every kernel a ReSSL step
  * needs), the kernel table and its validator, backend selection, and the implementations, one
- * folder each: `reference/` (pure TypeScript, f64 accumulation, the oracle), `cpu/` (oneDNN).
+ * folder each: `reference/` (pure TypeScript, f64 accumulation, the oracle), `cpu/` (oneDNN), `cuda/` (cuBLAS,
+ * cuDNN and the project's kernels).
  * A new backend is a folder plus a line in `select.ts`.
  *
  * @module
@@ -15,3 +16,4 @@ export { validateKernel } from "./validate.ts";
 export * from "./bf16.ts";
 export { type BackendName, createBackend, type CreateBackendOptions } from "./select.ts";
 export { createReferenceBackend, ReferenceBackend } from "./reference/backend.ts";
+export { createCudaBackend, CudaBackend, type CudaBackendOptions } from "./cuda/backend.ts";

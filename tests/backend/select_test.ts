@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createBackend } from "../../src/backend/select.ts";
 import { DNNL_PATH_ENV, DnnlUnavailableError, loadDnnl } from "../../ffi/dnnl/mod.ts";
+import { CudaUnavailableError } from "../../ffi/cuda/errors.ts";
 
 function withEnv<T>(name: string, value: string, fn: () => T): T {
   const old = Deno.env.get(name);
@@ -62,8 +63,29 @@ Deno.test("select: a library without oneDNN's symbols is refused clearly", () =>
   );
 });
 
-Deno.test("select: cuda is not available yet; unknown names are rejected", () => {
-  assert.throws(() => createBackend("cuda"), /cuda backend: it is not available yet/);
+Deno.test("select: cuda without a driver fails with its reason; unknown names are rejected", () => {
+  withEnv(
+    "RESSL_CUDA_EMULATION",
+    "1",
+    () =>
+      withEnv("RESSL_CUDA_EMULATOR_DIR", "/nonexistent/emulator", () => {
+        assert.throws(() => createBackend("cuda"), (e: unknown) => {
+          assert.ok(e instanceof CudaUnavailableError);
+          assert.match(e.message, /stand-in for the CUDA driver .* is not built/);
+          return true;
+        });
+        const lines: string[] = [];
+        const be = createBackend("auto", { threads: 1, warn: (l) => lines.push(l) });
+        be.dispose();
+        assert.equal(lines.length, 1, "one line saying why cuda was not used");
+        assert.equal(lines[0].includes("\n"), false);
+        assert.match(lines[0], /not built/);
+        assert.match(
+          lines[0],
+          dnnlHere ? /^note: no CUDA device, using the cpu backend/ : /reference/,
+        );
+      }),
+  );
   assert.throws(() => createBackend("tpu" as never), /Cannot create backend 'tpu'/);
   assert.equal(createBackend("reference").name, "reference");
 });
