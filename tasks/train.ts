@@ -126,6 +126,12 @@ async function main(args: string[]): Promise<number> {
       knn: knnData,
     })
   ) console.log(line);
+  if (config.ressl.queueSize > dataset.length) {
+    notes.push(
+      `note: the queue holds ${config.ressl.queueSize} keys, more than the ${dataset.length} images: ` +
+        `it repeats images (a smaller ressl.queueSize, a multiple of the batch, suits a small folder)`,
+    );
+  }
   for (const n of notes) console.log(n);
   const stop = { requested: false };
   const onSignal = () => {
