@@ -1,7 +1,8 @@
 /**
  * End to end through the real `train` command on a small subset of the real Fashion-MNIST: an
  * uninterrupted run, a run killed with SIGKILL in the middle and resumed (same per-step losses),
- * SIGTERM (checkpoint then exit), bad flags and a corrupt checkpoint.
+ * SIGTERM (checkpoint then exit), bad flags and a corrupt checkpoint; the kNN monitor under
+ * --limit with images/s of training steps only.
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -168,6 +169,45 @@ Deno.test({
       const kept = listCheckpoints(nanDir);
       assert.equal(kept.at(-1), m[2]);
       assert.ok(kept.every((p) => Number(p.match(/(\d+)\.safetensors$/)![1]) < Number(m[1])));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: haveData
+    ? "train: --limit bounds the kNN monitor too; images/s count training steps only; header says 1 epoch"
+    : "train: kNN monitor e2e (skipped: Fashion-MNIST not installed)",
+  ignore: !haveData,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ressl_e2e_" });
+    try {
+      const config = `${dir}/tiny.json`;
+      await Deno.writeTextFile(
+        config,
+        JSON.stringify({ logEvery: 1, ressl: { queueSize: 256 }, head: { hidden: 64, out: 32 } }),
+      );
+      const out = `${dir}/knn`;
+      const args = flags(out, config).map((a) => (a === "3" ? "1" : a)); // --epochs 1
+      const r = await run([...args, "--knn-every", "1"]);
+      assert.equal(r.code, 0, r.text);
+      assert.match(r.text, /1 epoch = 6 steps \(warm-up 3\)/);
+      assert.doesNotMatch(r.text, /1 epochs|N\/A/);
+      assert.match(r.text, /kNN monitor every 1 epoch \(192 voting, 192 test images\)/);
+      assert.match(r.text, /epoch 1: kNN top-1 \d+\.\d\d% top-5 \d+\.\d\d% \(192 test images/);
+      const m = r.text.match(
+        /done: 6 steps \(6 in ([\d.]+) s, of which training ([\d.]+) s at ([\d.]+) images\/s\)/,
+      );
+      assert.ok(m, r.text);
+      const [wall, train, ips] = [Number(m[1]), Number(m[2]), Number(m[3])];
+      assert.ok(train < wall, "the kNN monitor and checkpoint are not training time");
+      // the seconds are printed to 0.1: images/s must be 192 images over them
+      const [lo, hi] = [(6 * 32) / (train + 0.051), (6 * 32) / Math.max(train - 0.051, 1e-3)];
+      assert.ok(ips >= lo * 0.999 && ips <= hi * 1.001, `${ips} not in [${lo}, ${hi}]`);
+      const epoch = readMetrics(`${out}/metrics.jsonl`).find((x) => x.kind === "epoch")!;
+      assert.ok(typeof epoch.knnTop1 === "number" && typeof epoch.knnSeconds === "number");
+      assert.ok(existsSync(`${out}/curves.png`));
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
