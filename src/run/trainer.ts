@@ -89,7 +89,7 @@ export interface TrainRunResult {
 
 /** Runs (or resumes) a training run; see the module doc. */
 export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult> {
-  const { ctx, config, outDir } = opts;
+  const { outDir } = opts;
   const claim = await claimRunFolder(outDir); // the lock: one trainer per run folder
   try {
     for (const m of claim.messages) opts.progress?.message(m);
