@@ -344,11 +344,64 @@ export function openCudaLibrary<S extends Deno.ForeignLibraryInterface>(
   return openLocated(location, symbols, opts);
 }
 
+const RTLD_LAZY = 0x1;
+const RTLD_NOLOAD = 0x4;
+const RTLD_DI_LINKMAP = 2;
+
 /**
- * The folder a library was loaded from, read from `/proc/self/maps` (which shows the resolved
- * file, e.g. `libcudnn.so.9.1.0` for `libcudnn.so.9`); null if it is not mapped.
+ * The folder the dynamic loader loaded `file` from, when a library of that name (or soname) is
+ * loaded in this process: `dlopen(file, RTLD_NOLOAD)` finds the very object a `Deno.dlopen(file)`
+ * got, and `dlinfo(RTLD_DI_LINKMAP)` gives its path. Null when it is not loaded or libc cannot say.
+ */
+function loaderFolder(file: string): string | null {
+  let libc;
+  try {
+    libc = Deno.dlopen("libc.so.6", {
+      dlopen: { parameters: ["buffer", "i32"], result: "pointer" },
+      dlinfo: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
+      dlclose: { parameters: ["pointer"], result: "i32" },
+    });
+  } catch {
+    return null; // not glibc
+  }
+  try {
+    const name = new TextEncoder().encode(file + "\0");
+    const handle = libc.symbols.dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
+    if (handle === null) return null;
+    try {
+      const out = new BigUint64Array(1);
+      if (libc.symbols.dlinfo(handle, RTLD_DI_LINKMAP, out) !== 0 || out[0] === 0n) return null;
+      // struct link_map { ElfW(Addr) l_addr; char* l_name; ... }
+      const map = Deno.UnsafePointer.create(out[0])!;
+      const namePtr = new Deno.UnsafePointerView(map).getPointer(8);
+      if (namePtr === null) return null;
+      const path = Deno.UnsafePointerView.getCString(namePtr);
+      if (!path.includes("/")) return null;
+      try {
+        return Deno.realPathSync(dirname(path));
+      } catch {
+        return dirname(path);
+      }
+    } finally {
+      libc.symbols.dlclose(handle);
+    }
+  } catch {
+    return null;
+  } finally {
+    libc.close();
+  }
+}
+
+/**
+ * The folder a library was loaded from: first as the dynamic loader reports the object that
+ * `dlopen(file)` resolves to (so with several libraries of that file name mapped, e.g. the
+ * emulator's stand-in and NVIDIA's in one test process, the one the loader actually uses), else
+ * the first `/proc/self/maps` entry of that name (which shows the resolved file, e.g.
+ * `libcudnn.so.9.1.0` for `libcudnn.so.9`); null if it is not mapped.
  */
 export function mappedFolder(file: string): string | null {
+  const loaded = loaderFolder(file);
+  if (loaded !== null) return loaded;
   try {
     for (const line of Deno.readTextFileSync("/proc/self/maps").split("\n")) {
       if (!line.includes("/")) continue;

@@ -9,7 +9,9 @@
  * `trim`, which synchronises first.)
  *
  * Sizes are rounded up (512 bytes below 1 MiB, 2 MiB above) and a request is served only from its
- * own bucket: with static shapes every bucket refills exactly. When the driver reports
+ * own bucket: with static shapes every bucket refills exactly. Long-lived blocks of another kind
+ * (the multi-tensor pointer tables) use a pool of their own, so that taking or keeping one never
+ * changes which blocks the tensors of the next step get (and so which pointer tables they need). When the driver reports
  * out-of-memory, the cached blocks are released and the allocation is tried once more; then a
  * {@link CudaOutOfMemoryError} says how much was asked for, held and cached.
  *
@@ -23,6 +25,8 @@ import { memAlloc, memFree } from "../../../ffi/cuda/memory.ts";
 const SMALL = 1 << 20;
 const SMALL_ROUND = 512;
 const LARGE_ROUND = 2 << 20;
+/** Separate pools of buckets (0: storages and scratch; 1: long-lived tables). */
+export const POOLS = 2;
 
 /** The bucket size of a request of `bytes` (> 0). */
 export function roundBlockBytes(bytes: number): number {
@@ -58,7 +62,9 @@ export class CachingAllocator {
   readonly #drv: CudaDriver;
   readonly #sync: () => void;
   readonly #device: string;
+  /** Free blocks by pool and size: key `size * POOLS + pool`. */
   readonly #buckets = new Map<number, bigint[]>();
+  readonly #blockPool = new Map<bigint, number>();
   readonly #blockBytes = new Map<bigint, number>();
   readonly #live = new Set<bigint>();
   #cachedBlocks = 0;
@@ -77,13 +83,16 @@ export class CachingAllocator {
     this.#device = device;
   }
 
-  /** A block of at least `bytes` (> 0) bytes, 512-byte aligned. */
-  alloc(bytes: number): bigint {
+  /** A block of at least `bytes` (> 0) bytes, 512-byte aligned, from `pool` (default 0). */
+  alloc(bytes: number, pool = 0): bigint {
     if (!Number.isSafeInteger(bytes) || bytes <= 0) {
       throw new RangeError(`Cannot allocate ${bytes} bytes of device memory: use a positive size`);
     }
+    if (!Number.isInteger(pool) || pool < 0 || pool >= POOLS) {
+      throw new RangeError(`Cannot allocate from pool ${pool}: pools are 0..${POOLS - 1}`);
+    }
     const size = roundBlockBytes(bytes);
-    const cached = this.#buckets.get(size);
+    const cached = this.#buckets.get(size * POOLS + pool);
     if (cached !== undefined && cached.length > 0) {
       const ptr = cached.pop()!;
       this.#cachedBlocks--;
@@ -93,6 +102,7 @@ export class CachingAllocator {
     }
     const ptr = this.#fromDriver(size, bytes);
     this.#blockBytes.set(ptr, size);
+    this.#blockPool.set(ptr, pool);
     this.#deviceBytes += size;
     this.#live.add(ptr);
     return ptr;
@@ -104,8 +114,9 @@ export class CachingAllocator {
       throw new Error(`Cannot free device block 0x${ptr.toString(16)}: it is not handed out`);
     }
     const size = this.#blockBytes.get(ptr)!;
-    let bucket = this.#buckets.get(size);
-    if (bucket === undefined) this.#buckets.set(size, bucket = []);
+    const key = size * POOLS + this.#blockPool.get(ptr)!;
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) this.#buckets.set(key, bucket = []);
     bucket.push(ptr);
     this.#cachedBlocks++;
     this.#cachedBytes += size;
@@ -115,11 +126,12 @@ export class CachingAllocator {
   trim(): void {
     if (this.#cachedBlocks === 0) return;
     this.#sync();
-    for (const [size, bucket] of this.#buckets) {
+    for (const bucket of this.#buckets.values()) {
       for (const ptr of bucket) {
         memFree(this.#drv, ptr);
+        this.#deviceBytes -= this.#blockBytes.get(ptr)!;
         this.#blockBytes.delete(ptr);
-        this.#deviceBytes -= size;
+        this.#blockPool.delete(ptr);
       }
     }
     this.#buckets.clear();
@@ -144,6 +156,7 @@ export class CachingAllocator {
     this.#sync();
     for (const ptr of this.#blockBytes.keys()) memFree(this.#drv, ptr);
     this.#blockBytes.clear();
+    this.#blockPool.clear();
     this.#buckets.clear();
     this.#live.clear();
     this.#cachedBlocks = 0;

@@ -34,6 +34,8 @@ export class CudaStorage implements Storage {
   readonly length: number;
   /** The device address (0n for an empty storage, which owns no device memory). */
   readonly ptr: bigint;
+  /** The same address as a number (exact: user-space addresses are below 2^53), for fast keys. */
+  readonly addr: number;
   /** Whether `free` has released it. */
   freed = false;
   /** The host values of the last whole upload while nothing else has written the storage. */
@@ -44,6 +46,7 @@ export class CudaStorage implements Storage {
     this.dtype = dtype;
     this.length = length;
     this.ptr = ptr;
+    this.addr = Number(ptr);
   }
 
   /** Bytes of its elements. */
