@@ -25,9 +25,9 @@ import {
   validateConfig,
 } from "../src/ressl/config.ts";
 import { DEVICES } from "./cli_util.ts";
+import { configEntries, configKeysText, DEFAULT_PRESET, withPresetDefaults } from "./train_help.ts";
 
-/** The preset used when `--preset` is absent (and `--data` does not hold one's own images). */
-export const DEFAULT_PRESET = "fashion-mnist";
+export { configEntries, DEFAULT_PRESET } from "./train_help.ts";
 
 /** Choices that do not change the result of a run (where it runs, where it writes). */
 export interface TrainRuntime {
@@ -60,7 +60,7 @@ export interface TrainRuntime {
 const presetHelp = () => TRAIN_PRESET_NAMES.join(", ");
 
 /** The flags of `train`, each with the configuration key it sets (if any). */
-export const TRAIN_FLAGS: readonly FlagSpec[] = [
+export const TRAIN_FLAGS: readonly FlagSpec[] = withPresetDefaults([
   {
     name: "preset",
     kind: "string",
@@ -231,22 +231,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     help: "use the first n images only: training and kNN monitor (smoke runs)",
   },
   { name: "plain", kind: "boolean", help: "plain progress lines even on a terminal" },
-];
-
-/** Dotted keys and values of a configuration, in order. */
-export function configEntries(c: unknown, prefix = ""): [string, unknown][] {
-  if (typeof c !== "object" || c === null || Array.isArray(c)) return [[prefix, c]];
-  return Object.entries(c).flatMap(([k, v]) => configEntries(v, prefix ? `${prefix}.${k}` : k));
-}
-
-/** The configuration keys (with the default preset's values), for the help's epilogue. */
-function configKeysText(): string {
-  const fm = presetConfig(DEFAULT_PRESET);
-  const lines = configEntries(fm).map(([k, v]) => `  ${k.padEnd(24)}${JSON.stringify(v)}`);
-  return `Config keys (--config file.json, nested as in configs/*.json; values of ${DEFAULT_PRESET}):\n${
-    lines.join("\n")
-  }\n  multiCrop               {"sizes":[..],"minScales":[..],"maxScales":[..]} (imagenet-multicrop)`;
-}
+]);
 
 /** The command table of `train`. */
 export const TRAIN_SPEC: CommandSpec = {
