@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { estimateMeanStd, scanImageFolder } from "../../src/data/datasets/mod.ts";
 import { readMetrics } from "../../src/io/metrics.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
+import { writeFixtureCheckpoint } from "../eval/checkpoint_fixture.ts";
 import {
   DEVICE,
   expectFailure,
@@ -19,6 +20,8 @@ import {
   writeFashionMnist,
   writeTinyConfig,
 } from "./cli_helpers.ts";
+
+const FIXTURE_WEBP = new URL("../data/fixtures/pattern_lossy.webp", import.meta.url).pathname;
 
 const tiny = (dir: string, out: string, extra: string[] = []) => [
   "--width",
@@ -122,6 +125,13 @@ Deno.test("train --data <image folder with classes>: own images, estimated mean/
     const x = await runTask("export", ["--checkpoint", run, "--out", `${dir}/b.safetensors`]);
     assert.equal(x.code, 0, x.text);
     assert.match(x.text, /3 input channel/);
+
+    // The t-SNE map draws built-in test sets only: refused clearly, nothing written.
+    await expectFailure("plot", [run, "--map", "--no-curves"], 2, [
+      /--map/,
+      /trained on an image folder/,
+      /deno task embed/,
+    ], dir);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -226,6 +236,37 @@ Deno.test("train --data <dir>: Fashion-MNIST's files directly in <dir> or in <di
       assert.equal(run.images, n);
       assert.ok(listTree(out).includes("checkpoint-000000001.safetensors"));
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("embed: WebP images are embedded beside PNGs, none skipped", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ressl_own_" });
+  try {
+    const ckpt = `${dir}/ckpt.safetensors`;
+    await writeFixtureCheckpoint(ckpt);
+    await Deno.mkdir(`${dir}/mixed`);
+    await Deno.copyFile(FIXTURE_WEBP, `${dir}/mixed/a.webp`);
+    writeClassPngs(`${dir}/pngs`, 1, 0, 5, 12);
+    await Deno.copyFile(`${dir}/pngs/img000.png`, `${dir}/mixed/b.png`);
+    const out = `${dir}/e.safetensors`;
+    const r = await runTask("embed", [
+      "--checkpoint",
+      ckpt,
+      "--data",
+      `${dir}/mixed`,
+      "--out",
+      out,
+      "--device",
+      DEVICE,
+      "--threads",
+      "1",
+    ]);
+    assert.equal(r.code, 0, r.text);
+    const st = await readSafetensors(out);
+    assert.equal(st.tensors.embeddings.shape[0], 2);
+    assert.deepEqual(JSON.parse(st.metadata.files), ["a.webp", "b.png"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
