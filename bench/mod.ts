@@ -15,6 +15,7 @@
  * @module
  */
 
+import { parseArgs } from "node:util";
 import { writeSection } from "./report.ts";
 import type { CaseResult } from "./step.ts";
 import type { TrainPathResult } from "./train_path.ts";
@@ -73,7 +74,8 @@ export function summary(steps: CaseResult[], train: TrainPathResult[]): string {
 
 function usage(): string {
   return `Usage: deno task bench [${Object.keys(SUITES).join("|")}|all] [options]
-  all (default): step + train, then the summary; --write <file> writes every section
+  all (default): step + train, then the summary; --write <file> writes every section;
+    --step-rounds N --steps N (step benchmark), --train-rounds N (training path)
   step options: --only b,c,a64,a256 --peers t2,t2cl,t113 --steps N --rounds N --quick
   train options: --only b,c --rounds N --peers ... --variants w0,w2,passive,active,spin0,t1
   profile options: --only b,c,a64 --steps N --workers N --no-peers`;
@@ -87,13 +89,30 @@ if (import.meta.main) {
   }
   if (which === "all" || which.startsWith("--")) {
     const args = which === "all" ? rest : Deno.args;
-    const i = args.indexOf("--write");
-    const write = i >= 0 ? args[i + 1] : undefined;
+    const { values } = parseArgs({
+      args,
+      options: {
+        write: { type: "string" },
+        "step-rounds": { type: "string" },
+        steps: { type: "string" },
+        "train-rounds": { type: "string" },
+      },
+    });
+    const write = values.write;
     const pass = write ? ["--write", write] : [];
+    const stepArgs = [
+      ...pass,
+      ...(values["step-rounds"] ? ["--rounds", values["step-rounds"]] : []),
+      ...(values.steps ? ["--steps", values.steps] : []),
+    ];
+    const trainArgs = [
+      ...pass,
+      ...(values["train-rounds"] ? ["--rounds", values["train-rounds"]] : []),
+    ];
     const step = await import("./step.ts");
     const train = await import("./train_path.ts");
-    const s = await step.main(pass);
-    const t = await train.main(pass);
+    const s = await step.main(stepArgs);
+    const t = await train.main(trainArgs);
     const md = summary(s, t);
     console.log(md);
     if (write) {

@@ -12,8 +12,7 @@ const V2_CONV =
   "onednn_verbose,exec,cpu,convolution,jit:avx512_core,forward_training,src_f32::blocked:abcd:f0 " +
   "wei_f32::blocked:Acdb16a:f0 bia_undef::undef::f0 dst_f32::blocked:aBcd16b:f0,,alg:convolution_direct," +
   "mb64_ic1oc64_ih28oh28kh3sh1dh0ph1_iw28ow28kw3sw1dw0pw1,7.84985";
-const V2_REORDER =
-  "onednn_verbose,exec,cpu,reorder,jit:uni,undef,src_f32::blocked:abcd:f0 " +
+const V2_REORDER = "onednn_verbose,exec,cpu,reorder,jit:uni,undef,src_f32::blocked:abcd:f0 " +
   "dst_f32::blocked:ABcd16b16a:f0,,,64x64x3x3,6.6001";
 const V3_CONV =
   "onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,forward_training," +

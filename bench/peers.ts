@@ -48,13 +48,17 @@ function spec(id: PeerId, t: TorchPython): PeerSpec {
 }
 
 /**
- * The peers named by `--peers` (default: all three). A PyTorch that cannot be set up is left out
+ * The peers named by `--peers` (default: all three; `none`: no peer). A PyTorch that cannot be set up is left out
  * with a note saying why (the benchmark still runs the others); an unknown id throws.
  */
 export async function resolvePeers(
   list: string | undefined,
 ): Promise<{ peers: PeerSpec[]; notes: string[] }> {
-  const ids = list ? list.split(",").map((s) => s.trim()).filter((s) => s) : [...PEER_IDS];
+  const ids = list === "none"
+    ? []
+    : list
+    ? list.split(",").map((s) => s.trim()).filter((s) => s)
+    : [...PEER_IDS];
   for (const id of ids) {
     if (!PEER_IDS.includes(id as PeerId)) {
       throw new RangeError(

@@ -57,19 +57,21 @@ function between(lines: string[]): string[] {
 
 /**
  * Main-isolate GC pauses within the marker times. V8 prints `[pid:isolate] T ms: Scavenge ...,
- * P / Q ms` (T since the isolate started, as `performance.now()`); the main isolate is the first.
+ * P / Q ms` (T since the isolate started, as `performance.now()`; the main isolate is the first)
+ * through its own stdout buffer, so its lines and our markers may interleave mid-line: both are
+ * searched anywhere in the text and ordered by their times.
  */
 export function parseGc(lines: string[]): GcSummary | undefined {
-  const begin = Number(lines.find((l) => l.startsWith("@@begin"))?.split(" ")[1]);
-  const end = Number(lines.find((l) => l.startsWith("@@end"))?.split(" ")[1]);
+  const text = lines.join("\n");
+  const begin = Number(text.match(/@@begin (\d+)/)?.[1]);
+  const end = Number(text.match(/@@end (\d+)/)?.[1]);
   if (!Number.isFinite(begin) || !Number.isFinite(end)) return undefined;
   let main: string | undefined;
   const s: GcSummary = { scavenges: 0, markCompacts: 0, pauseMs: 0 };
-  for (const l of lines) {
-    const m = l.match(
-      /^\[\d+:(0x[0-9a-f]+)\]\s+(\d+) ms: (\S+).*?MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ ([\d.]+) ms/,
-    );
-    if (!m) continue;
+  const gcText = text.replace(/@@(begin|end) \d+\n?/g, ""); // rejoin a GC line a marker split
+  const re =
+    /\[\d+:(0x[0-9a-f]+)\]\s+(\d+) ms: (\S+)[^\n]*?MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ ([\d.]+) ms/g;
+  for (const m of gcText.matchAll(re)) {
     main ??= m[1];
     const t = Number(m[2]);
     if (m[1] !== main || t < begin || t > end) continue;

@@ -68,3 +68,13 @@ Deno.test("parseGc() sums the main isolate's pauses between the markers", () => 
   assert.deepEqual(parseGc(lines), { scavenges: 1, markCompacts: 1, pauseMs: 3.75 });
   assert.equal(parseGc(["no markers"]), undefined);
 });
+
+Deno.test("parseGc() finds markers and GC lines that V8's buffered output split mid-line", () => {
+  const lines = [
+    "[1:0xaa]       5 ms: Scavenge 3.2 (4.2) -> 3.1 (5.2) MB, pooled: 0.0 MB, 1.00 / 0.00 ms (x);",
+    "[1:0xaa]      12 ms: Scave@@begin 10",
+    "nge 3.2 (4.2) -> 3.1 (5.2) MB, pooled: 0.0 MB, 2.00 / 0.00 ms (x) allocation failure;",
+    "@@end 30[1:0xaa]      20 ms: Scavenge 3.2 (4.2) -> 3.1 (5.2) MB, 4.00 / 0.00 ms (x);",
+  ];
+  assert.deepEqual(parseGc(lines), { scavenges: 2, markCompacts: 0, pauseMs: 6 });
+});
