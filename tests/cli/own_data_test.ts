@@ -235,6 +235,23 @@ Deno.test("train --data <dir>: Fashion-MNIST's files directly in <dir> or in <di
       const { run } = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
       assert.equal(run.images, n);
       assert.ok(listTree(out).includes("checkpoint-000000001.safetensors"));
+      // eval reads the same folder: its train and test splits, not Debian's 60,000 + 10,000
+      const e = await runTask("eval", [
+        "--checkpoint",
+        out,
+        "--protocol",
+        "knn",
+        "--data",
+        data,
+        "--k",
+        "3",
+        "--device",
+        DEVICE,
+        "--threads",
+        "1",
+      ]);
+      assert.equal(e.code, 0, e.text);
+      assert.match(e.text, new RegExp(`${n} train / 20 test images of fashion-mnist in ${data}`));
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
