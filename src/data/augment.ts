@@ -236,3 +236,21 @@ export function augmentBatch(args: AugmentBatchArgs): Float32Array[] {
   }
   return outs;
 }
+
+/**
+ * The parameter rows of every view of a batch, drawn exactly as {@link augmentBatch} draws them
+ * (the same key per image and view), for the backend's `augmentViews` kernel: one array of
+ * `indices.length` rows per view, in view order. Only the parameters are drawn; no pixel is read.
+ */
+export function augmentBatchParams(
+  args: Omit<AugmentBatchArgs, "images" | "channels" | "ws">,
+): Float32Array[] {
+  const { height, width, indices, epoch, key, views } = args;
+  return views.map((v, k) => {
+    const drawn = Array.from(
+      indices,
+      (index) => sampleView(v, height, width, new RandomStream(viewKey(key, epoch, index, k))),
+    );
+    return encodeViewParamRows(v, drawn, height, width);
+  });
+}

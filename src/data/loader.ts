@@ -9,7 +9,13 @@
  * @module
  */
 
-import { augmentBatch, AugmentWorkspace, checkPipeline, type ViewPipeline } from "./augment.ts";
+import {
+  augmentBatch,
+  augmentBatchParams,
+  AugmentWorkspace,
+  checkPipeline,
+  type ViewPipeline,
+} from "./augment.ts";
 import { imageBytes, type ImageDataset } from "./datasets/dataset.ts";
 import type { WorkerInit, WorkerJob, WorkerReply } from "./loader_worker.ts";
 import { foldIn, nameId, permutation, type RngKey } from "../random/philox.ts";
@@ -21,12 +27,17 @@ export const SHUFFLE_STREAM: number = nameId("shuffle");
 export interface HostBatch {
   /** u8 NHWC images, `count * height * width * channels`. */
   images: Uint8Array;
-  /** Teacher view, normalised f32 NCHW. */
+  /** Teacher view, normalised f32 NCHW (empty with `viewsOn: "device"`). */
   weak: Float32Array;
-  /** Student view, normalised f32 NCHW. */
+  /** Student view, normalised f32 NCHW (empty with `viewsOn: "device"`). */
   strong: Float32Array;
   /** Extra student views (multi-crop), one array per {@link LoaderOptions.extra} pipeline. */
   extra: Float32Array[];
+  /**
+   * With `viewsOn: "device"`: the parameter rows of each view (weak, strong, extra...), for the
+   * backend's `augmentViews` kernel to make the views from `images`.
+   */
+  viewParams?: Float32Array[];
   /** Labels of the images, when the dataset has them (`-1` = unlabelled). */
   labels?: Int32Array;
   /** Dataset index of each image. */
@@ -59,6 +70,12 @@ export interface LoaderOptions {
   workers?: number;
   /** Batches prepared ahead (default 2 per worker). */
   prefetch?: number;
+  /**
+   * Where the views are made: `host` (default: augmented here or in the workers) or `device`
+   * (only each view's parameter rows are drawn, in `HostBatch.viewParams`; the trainer makes the
+   * views with the backend's `augmentViews`, so no worker is started).
+   */
+  viewsOn?: "host" | "device";
 }
 
 /** Options of {@link Loader.epoch}. */
@@ -128,6 +145,7 @@ export class Loader implements AsyncDisposable {
       shuffle: true,
       workers,
       prefetch: Math.max(1, 2 * workers),
+      viewsOn: "host",
       ...options,
       extra: options.extra ?? [],
     };
@@ -167,6 +185,7 @@ export class Loader implements AsyncDisposable {
 
   #startWorkers(): void {
     if (this.#slots.length > 0 || this.options.workers === 0) return;
+    if (this.options.viewsOn === "device") return;
     const { dataset, weak, strong, extra, key, workers } = this.options;
     const init: WorkerInit = {
       type: "init",
@@ -188,6 +207,12 @@ export class Loader implements AsyncDisposable {
     const images = new Uint8Array(indices.length * imageBytes(dataset));
     dataset.readInto(indices, images);
     const shape = { height: dataset.height, width: dataset.width, channels: dataset.channels };
+    if (this.options.viewsOn === "device") {
+      const views = [weak, strong, ...extra];
+      const rows = () =>
+        Promise.resolve(augmentBatchParams({ ...shape, indices, epoch, key, views }));
+      return { images, views: rows };
+    }
     if (this.#slots.length === 0) {
       const run = () =>
         Promise.resolve(
@@ -243,18 +268,22 @@ export class Loader implements AsyncDisposable {
       }
     };
     fill();
+    const device = this.options.viewsOn === "device";
     while (queue.length > 0) {
       const job = queue.shift()!;
-      const [weak, strong, ...extra] = await job.views();
+      const made = await job.views();
       fill();
       const labels = dataset.labels
         ? Int32Array.from(job.indices, (i) => dataset.labels![i])
         : undefined;
+      const [weak, strong, ...extra] = device ? [] : made;
+      const none = new Float32Array(0);
       yield {
         images: job.images,
-        weak,
-        strong,
-        extra,
+        weak: weak ?? none,
+        strong: strong ?? none,
+        extra: device ? [] : extra,
+        viewParams: device ? made : undefined,
         labels,
         indices: job.indices,
         epoch,

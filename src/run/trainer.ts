@@ -35,6 +35,7 @@ import { MetricsFlusher } from "./metrics_flusher.ts";
 import { resumeMetrics } from "./resume.ts";
 import { claimRunFolder } from "./run_folder.ts";
 import { trainViews } from "./views.ts";
+import { deviceBatchViews } from "./device_views.ts";
 
 /** Options of {@link runTraining}. */
 export interface TrainRunOptions {
@@ -52,8 +53,14 @@ export interface TrainRunOptions {
   resume?: string;
   /** Stop after this many steps in total (a checkpoint is written there). */
   maxSteps?: number;
-  /** Augmentation workers (default 0). */
+  /** Augmentation workers (default 0; host views only). */
   workers?: number;
+  /**
+   * Where the augmented views are made: `device` (the backend's `augmentViews` from the u8 batch
+   * and host-drawn parameters) or `host` (the loader, optionally in workers). Default: `device`
+   * on the cuda backend, else `host`.
+   */
+  viewsOn?: "host" | "device";
   /** Progress display (step lines, messages). */
   progress?: Progress;
   /** Set to request a stop: the run checkpoints at the current step and returns. */
@@ -104,6 +111,7 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
   const metricsPath = join(outDir, "metrics.jsonl");
   const root = rngKey(config.seed);
   const views = trainViews(config);
+  const viewsOn = opts.viewsOn ?? (ctx.backend.name === "cuda" ? "device" : "host");
   const loader = new Loader({
     dataset: opts.dataset,
     weak: views.weak,
@@ -112,6 +120,7 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
     key: root,
     batchSize: config.batchSize,
     workers: opts.workers ?? 0,
+    viewsOn,
   });
   try {
     const spe = loader.batchesPerEpoch();
@@ -206,13 +215,15 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
           const n = b.indices.length;
           const current: TrainState = state;
           const next = ctx.scope(() => {
-            const weak = ctx.fromArray(b.weak, [n, c, s, s]);
-            const strong = ctx.fromArray(b.strong, [n, c, views.strong.size, views.strong.size]);
-            const extraStrong = b.extra.map((v, i) =>
-              ctx.fromArray(v, [n, c, views.extra[i].size, views.extra[i].size])
-            );
+            const batch = viewsOn === "device" ? deviceBatchViews(ctx, b, views, opts.dataset) : {
+              weak: ctx.fromArray(b.weak, [n, c, s, s]),
+              strong: ctx.fromArray(b.strong, [n, c, views.strong.size, views.strong.size]),
+              extraStrong: b.extra.map((v, i) =>
+                ctx.fromArray(v, [n, c, views.extra[i].size, views.extra[i].size])
+              ),
+            };
             const key = foldIn(root, nameId("step"), current.step);
-            return step(current, { weak, strong, extraStrong }, key);
+            return step(current, batch, key);
           });
           disposeTrainState(state);
           state = next.state;
