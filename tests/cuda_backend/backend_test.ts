@@ -14,6 +14,15 @@ import type { Storage } from "../../src/backend/backend.ts";
 import { AUGMENT_PARAM_COUNT } from "../../src/backend/augment_layout.ts";
 import type { CudaBackend } from "../../src/backend/cuda/backend.ts";
 import { STAGING_CHUNK, STAGING_SLOTS } from "../../src/backend/cuda/staging.ts";
+import { normalArray, rngKey } from "../../src/random/philox.ts";
+import {
+  createTrainStep,
+  disposeTrainState,
+  initTrainState,
+  trainStepConfig,
+} from "../../src/ressl/mod.ts";
+import { createContext } from "../../src/tensor/mod.ts";
+import { parityConfig } from "../../tasks/gpu_check_parity.ts";
 import { emulatorSkip, testBackend } from "./helpers.ts";
 
 const skip = emulatorSkip();
@@ -250,6 +259,40 @@ test("TF32 is off by default and reaches cuBLAS when enabled", (be) => {
   } finally {
     tf32.dispose();
   }
+});
+
+test("a warm training step: no driver allocation, no new plan, few uploads", (be) => {
+  const config = parityConfig();
+  const ctx = createContext(be);
+  const step = createTrainStep(trainStepConfig(config, 100));
+  const [n, c, s] = [config.batchSize, 3, config.image.size];
+  const view = (k: number) =>
+    ctx.keep(ctx.fromArray(normalArray(rngKey(k), n * c * s * s), [n, c, s, s]));
+  const batch = { weak: view(1), strong: view(2) };
+  let state = initTrainState(ctx, config);
+  const run = (i: number) => {
+    const r = ctx.scope(() => step(state, batch, rngKey(i)));
+    disposeTrainState(state);
+    state = r.state;
+    return r.metrics.loss;
+  };
+  for (let i = 0; i < 3; i++) run(i).dispose(); // plans, blocks and tables of this shape
+  const before = be.stats();
+  for (let i = 3; i < 6; i++) {
+    const loss = run(i);
+    assert.ok(Number.isFinite(loss.item()));
+    loss.dispose();
+  }
+  const after = be.stats();
+  assert.equal(after.allocator.driverAllocCalls, before.allocator.driverAllocCalls);
+  // The staging ring holds two steps' uploads: the host runs up to two steps ahead of the device.
+  const perStep = (after.staging.uploads - before.staging.uploads) / 3;
+  assert.ok(perStep <= STAGING_SLOTS / 2, `${perStep} uploads per step`);
+  assert.equal(after.convPlans, before.convPlans, "no new convolution plan");
+  disposeTrainState(state);
+  batch.weak.dispose();
+  batch.strong.dispose();
+  assert.equal(be.liveAllocations(), 0);
 });
 
 Deno.test({

@@ -131,6 +131,7 @@ export class CudaRuntime {
   /** Waits for all work queued on the stream. */
   sync(): void {
     syncStream(this.drv, this.stream);
+    this.staging?.markIdle();
   }
 
   /** Scratch device memory for work queued next (give it back with {@link release} after). */

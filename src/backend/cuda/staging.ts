@@ -46,7 +46,10 @@ interface Slot {
 export interface StagingStats {
   /** Upload chunks queued. */
   uploads: number;
-  /** Times an upload waited for a slot's earlier copy to finish. */
+  /**
+   * Times an upload synchronised on the event of a slot's earlier copy (at once when the copy has
+   * run; a wait only when the host is a ring's worth of uploads ahead of the device).
+   */
   slotWaits: number;
   /** Pinned bytes held. */
   pinnedBytes: number;
@@ -105,8 +108,14 @@ export class Staging {
       const n = Math.min(STAGING_CHUNK, all.length - at);
       copyDtoHAsync(this.#drv, buf.pointer, src + BigInt(at), n, this.#stream);
       syncStream(this.#drv, this.#stream);
+      this.markIdle();
       all.set(new Uint8Array(buf.buffer, 0, n), at);
     }
+  }
+
+  /** Notes that the stream has finished all queued work (every slot is free again). */
+  markIdle(): void {
+    for (const s of this.#slots) s.pending = false;
   }
 
   /** Counters of transfers and pinned memory. */

@@ -25,8 +25,11 @@ import type { CudaStorage } from "./storage.ts";
 export const CHUNK_SIZE = 16384;
 /** The allocator pool of the tables (apart from tensors: see `allocator.ts`). */
 const TABLE_POOL = 1;
-/** Tables kept per backend. */
-export const TABLE_CACHE_ENTRIES = 16;
+/**
+ * Tables kept per backend: few, so that after a couple of training steps the misses reuse evicted
+ * blocks and no step allocates through the driver any more.
+ */
+export const TABLE_CACHE_ENTRIES = 4;
 
 /** Device addresses of one packed table. */
 export interface TensorTable {
