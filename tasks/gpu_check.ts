@@ -210,7 +210,7 @@ async function benchmark(): Promise<void> {
   }
   const py = await findTorchPython();
   if (py === null) {
-    log.line("PyTorch: skipped (no python with torch and torchvision; set RESSL_GPU_CHECK_PYTHON)");
+    log.line("PyTorch: skipped (no python with torch; set RESSL_GPU_CHECK_PYTHON)");
     rows.push({ check: "PyTorch images/s", value: "not run (no torch)", ok: null });
     return;
   }

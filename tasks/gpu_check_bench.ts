@@ -183,7 +183,7 @@ export async function findTorchPython(): Promise<{ python: string; cuda: boolean
     if (!python) continue;
     try {
       const out = await new Deno.Command(python, {
-        args: ["-c", "import torch, torchvision; print(int(torch.cuda.is_available()))"],
+        args: ["-c", "import torch; print(int(torch.cuda.is_available()))"],
         stdout: "piped",
         stderr: "null",
       }).output();

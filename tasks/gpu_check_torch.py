@@ -14,15 +14,52 @@ line: {"torch", "device", "gpu", "cudnn", "tf32", "secondsPerStep", "imagesPerSe
 "warmupSeconds"}.
 """
 import json
-import os
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
-from ressl_torch import ProjectionNet  # noqa: E402
+
+class Block(nn.Module):
+    """torchvision's BasicBlock: conv3x3-BN-ReLU-conv3x3-BN, + (1x1 conv-BN) shortcut, ReLU."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                      nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.down is None else self.down(x)))
+
+
+class ProjectionNet(nn.Module):
+    """ResNet-18 with the CIFAR stem (3x3 conv, no max-pool), no fc, then Linear-ReLU-Linear and
+    L2 normalisation: the architecture of py/ressl_torch.py without needing torchvision."""
+
+    def __init__(self, width, in_channels, hidden, out):
+        super().__init__()
+        w = width
+        layers = [nn.Conv2d(in_channels, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
+        cin = w
+        for i, cout in enumerate([w, 2 * w, 4 * w, 8 * w]):
+            layers += [Block(cin, cout, 1 if i == 0 else 2), Block(cout, cout, 1)]
+            cin = cout
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.backbone = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Linear(8 * w, hidden), nn.ReLU(), nn.Linear(hidden, out))
+
+    def forward(self, x):
+        return F.normalize(self.head(self.backbone(x)), dim=1)
 
 
 def main():
