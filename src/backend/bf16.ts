@@ -44,13 +44,19 @@ export function bf16ToF32(bits: number): number {
 }
 
 /** Rounds every value of `src` to bf16 bits. */
-export function f32ArrayToBf16(src: ArrayLike<number>, out = new Uint16Array(src.length)) {
+export function f32ArrayToBf16(
+  src: ArrayLike<number>,
+  out: Uint16Array = new Uint16Array(src.length),
+): Uint16Array {
   for (let i = 0; i < src.length; i++) out[i] = f32ToBf16(src[i]);
   return out;
 }
 
 /** The f32 values of bf16 bits. */
-export function bf16ArrayToF32(src: Uint16Array, out = new Float32Array(src.length)) {
+export function bf16ArrayToF32(
+  src: Uint16Array,
+  out: Float32Array = new Float32Array(src.length),
+): Float32Array {
   for (let i = 0; i < src.length; i++) out[i] = bf16ToF32(src[i]);
   return out;
 }
