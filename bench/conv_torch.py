@@ -1,6 +1,6 @@
 """PyTorch side of `bench/conv_micro.ts`: convolution timings on given shapes.
 
-usage: conv_torch.py REPS THREADS mb ic ih iw oc kh sh ph [...]
+usage: conv_torch.py REPS THREADS mb ic ih iw oc kh sh ph [...]   (CONV_CPU_TIME=1: process CPU time)
 
 For each shape, layout (NCHW, channels_last) and direction (forward; backward data and backward
 weights through aten::convolution_backward, as autograd calls them) runs 2 warm-up calls and REPS
@@ -8,26 +8,28 @@ timed calls; prints one JSON line per (shape, layout, direction): {"shape", "lay
 median, "min": fastest}. Float32, no bias, as the ResNet's convolutions.
 """
 import json
+import os
 import sys
 import time
 
 import torch
 
 
-def timed(fn, reps):
+def timed(fn, reps, clock):
     for _ in range(2):
         fn()
     t = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        t.append((time.perf_counter() - t0) * 1000)
+        t.append((clock() - t0) * 1000)
     t.sort()
     return t[len(t) // 2], t[0]
 
 
 def main():
     reps, threads = int(sys.argv[1]), int(sys.argv[2])
+    clock = time.process_time if os.environ.get("CONV_CPU_TIME") == "1" else time.perf_counter
     torch.set_num_threads(threads)
     a = list(map(int, sys.argv[3:]))
     for i in range(0, len(a), 8):
@@ -50,7 +52,7 @@ def main():
             with torch.no_grad():
                 for d, fn in (("fwd", fwd), ("bwd-data", bwd([True, False, False])),
                               ("bwd-weights", bwd([False, True, False]))):
-                    med, best = timed(fn, reps)
+                    med, best = timed(fn, reps, clock)
                     print(json.dumps({"shape": shape, "layout": layout, "dir": d, "ms": med,
                                       "min": best}), flush=True)
 

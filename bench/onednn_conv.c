@@ -8,7 +8,8 @@
  * algorithm (direct, winograd, auto) it creates the primitive with format_tag_any (oneDNN picks
  * its layouts, as the cpu backend does), runs it twice to warm up, then REPS times, and prints one
  * JSON line: {"shape", "dir", "alg", "impl", "ms": median, "min": fastest} or, where oneDNN has no
- * implementation for that algorithm, {"...", "impl": "unimplemented"}. Threads: OMP_NUM_THREADS.
+ * implementation for that algorithm, {"...", "impl": "unimplemented"}. Threads: OMP_NUM_THREADS;
+ * ONEDNN_CONV_CPU_TIME=1 times process CPU instead of wall time.
  */
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
@@ -26,9 +27,13 @@
     }                                                                                \
   } while (0)
 
+/* Wall time, or with ONEDNN_CONV_CPU_TIME=1 the process CPU time (all threads): on a shared
+ * machine with OMP_NUM_THREADS=1 that is the kernel's own compute time, free of preemption. */
+static clockid_t clock_id = CLOCK_MONOTONIC;
+
 static double now_ms(void) {
   struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
+  clock_gettime(clock_id, &t);
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
@@ -56,6 +61,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   int reps = atoi(argv[1]);
+  const char *cpu = getenv("ONEDNN_CONV_CPU_TIME");
+  if (cpu && cpu[0] == '1') clock_id = CLOCK_PROCESS_CPUTIME_ID;
   dnnl_engine_t eng;
   dnnl_stream_t st;
   CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
