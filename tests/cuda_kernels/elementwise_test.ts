@@ -144,7 +144,7 @@ test("sum: partials on several grids, then one block; n = 0 gives 0", () => {
   const x = rand(5, n, -1, 3);
   const want = x.reduce((s, v) => s + v, 0);
   withRig((rig) => {
-    const px = rig.upload(x), part = rig.alloc(4 * 64), out = rig.alloc(4);
+    const px = rig.upload(x), part = rig.alloc(8 * 64), out = rig.alloc(4); // f64 partials
     for (const g of [1, 3, 64]) {
       rig.launch("sum_partials_f32", g, BLOCK, [px, part, n]);
       rig.launch("sum_finish_f32", 1, 64, [part, g, out, 0.5]);

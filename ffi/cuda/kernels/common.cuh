@@ -102,6 +102,23 @@ __device__ inline float block_sum(float v, float* scratch) {
   return warp_sum(lane < warps ? scratch[lane] : 0.0f);
 }
 
+/** warp_sum in f64 (sums whose terms cancel: f32 partial sums would lose the small terms). */
+__device__ inline double warp_sum_f64(double v) {
+  for (int o = RESSL_WARP / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+/** block_sum in f64; `scratch` is a __shared__ double[32]. */
+__device__ inline double block_sum_f64(double v, double* scratch) {
+  const int lane = threadIdx.x % RESSL_WARP, warp = threadIdx.x / RESSL_WARP;
+  const int warps = blockDim.x / RESSL_WARP;
+  v = warp_sum_f64(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  return warp_sum_f64(lane < warps ? scratch[lane] : 0.0);
+}
+
 /** Max over a 1-D block, same rules as block_sum. */
 __device__ inline float block_max(float v, float* scratch) {
   const int lane = threadIdx.x % RESSL_WARP, warp = threadIdx.x / RESSL_WARP;

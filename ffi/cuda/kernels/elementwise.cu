@@ -83,19 +83,19 @@ extern "C" __global__ void relu_backward_bf16(const bf16_t* y, const bf16_t* dy,
 
 // ---- sum: partials[b] = sum of block b's grid-stride share, then one block adds them ----------
 
-extern "C" __global__ void sum_partials_f32(const float* x, float* partials, int n) {
-  __shared__ float scratch[RESSL_WARP];
-  float acc = 0.0f;
-  for (int i = grid_start(); i < n; i += grid_stride()) acc += x[i];
-  acc = block_sum(acc, scratch);
+extern "C" __global__ void sum_partials_f32(const float* x, double* partials, int n) {
+  __shared__ double scratch[RESSL_WARP];
+  double acc = 0.0;
+  for (int i = grid_start(); i < n; i += grid_stride()) acc += (double)x[i];
+  acc = block_sum_f64(acc, scratch);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
-extern "C" __global__ void sum_finish_f32(const float* partials, int count, float* out,
+extern "C" __global__ void sum_finish_f32(const double* partials, int count, float* out,
                                           float alpha) {
-  __shared__ float scratch[RESSL_WARP];
-  float acc = 0.0f;
+  __shared__ double scratch[RESSL_WARP];
+  double acc = 0.0;
   for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partials[i];
-  acc = block_sum(acc, scratch);
-  if (threadIdx.x == 0) out[0] = alpha * acc;
+  acc = block_sum_f64(acc, scratch);
+  if (threadIdx.x == 0) out[0] = (float)((double)alpha * acc);
 }

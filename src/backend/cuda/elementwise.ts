@@ -75,7 +75,10 @@ export function sumBlocks(n: number): number {
   return Math.max(1, Math.min(1024, Math.ceil(n / 2048)));
 }
 
-/** `out[0] = alpha sum(x)`: per-block partials into scratch, then one block adds them in order. */
+/**
+ * `out[0] = alpha sum(x)`: per-block f64 partials into scratch, then one block adds them in order
+ * (f64 throughout: the terms of a loss cancel).
+ */
 export function sum(
   rt: CudaRuntime,
   x: CudaStorage,
@@ -84,7 +87,7 @@ export function sum(
   n: number,
 ): void {
   const g = sumBlocks(n);
-  const partials = rt.scratch(g * 4);
+  const partials = rt.scratch(g * 8);
   try {
     rt.kernels.launch("sum_partials_f32", g, BLOCK, [x.ptr, partials, n]);
     rt.kernels.launch("sum_finish_f32", 1, BLOCK, [partials, g, out.ptr, alpha]);
