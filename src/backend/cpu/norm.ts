@@ -9,7 +9,7 @@
  *   oneDNN's ReLU workspace, a temporary dropped after the call: the contract's backward gets `y`);
  * - residual: batch norm into `y`, then a binary add `y = y + residual` in place with a ReLU
  *   post-op (`dnnl_post_ops_append_eltwise`) when `relu` (the ReLU must follow the add, which the
- *   fuse flag cannot express);
+ *   fuse flag cannot express); in bf16 through an f32 intermediate (see `forwardViaF32`);
  * - backward: the ReLU mask is recomputed from `y` by an eltwise backward (relu, dst > 0) into
  *   `dresidual` (or a temporary), whose masked gradient then feeds the batch-norm backward; without
  *   ReLU, `dresidual` receives a copy of dy. Nothing is kept between calls.
@@ -21,6 +21,7 @@ import {
   AlgKind,
   Arg,
   checkStatus,
+  DataType,
   DNNL_SIZEOF,
   NormFlags,
   PropKind,
@@ -79,12 +80,15 @@ function forwardPrimitive(
   });
 }
 
-/** `y = y + residual` in place, followed by ReLU when `relu`. */
-function addPrimitive(rt: CpuRuntime, md: MemDesc, relu: boolean): Primitive {
-  return rt.primitive(`bn.add:${md.id}:${relu}`, "residual add", () => {
+/**
+ * `y = y + residual` in place (y in layout `md`, the residual in `resMd`: the same layout, with
+ * bf16 elements where y is an f32 intermediate), followed by ReLU when `relu`.
+ */
+function addPrimitive(rt: CpuRuntime, md: MemDesc, resMd: MemDesc, relu: boolean): Primitive {
+  return rt.primitive(`bn.add:${md.id}:${resMd.id}:${relu}`, "residual add", () => {
     const op = new Uint8Array(DNNL_SIZEOF.binaryDesc);
     checkStatus(
-      rt.sym.dnnl_binary_desc_init(op, AlgKind.binaryAdd, md.bytes, md.bytes, md.bytes),
+      rt.sym.dnnl_binary_desc_init(op, AlgKind.binaryAdd, md.bytes, resMd.bytes, md.bytes),
       `describe residual add [${md.dims}]`,
     );
     const postOps = relu
@@ -108,7 +112,34 @@ function residualAdd(
   relu: boolean,
 ): void {
   // In place: y is both src0 and dst (oneDNN's binary allows it); it already has layout `md`.
-  rt.run(addPrimitive(rt, md, relu), [y, residual], [y]);
+  rt.run(addPrimitive(rt, md, md, relu), [y, residual], [y]);
+}
+
+/**
+ * bf16 with a residual: batch norm's result must not be rounded to bf16 before the add (the
+ * contract rounds once, and a cancelling residual would expose the first rounding). So x is
+ * widened (exactly) to an f32 temporary in the same layout, normalised there in place, the bf16
+ * residual added (and ReLU applied) in f32, and the sum rounded once to bf16 into y. Costs more
+ * memory traffic than the all-bf16 path; bf16 without a residual stays all-bf16 (one rounding).
+ */
+function forwardViaF32(
+  rt: CpuRuntime,
+  md: MemDesc,
+  o: Opts<"batchNormForwardTraining"> | Opts<"batchNormForwardInference">,
+  training: boolean,
+): void {
+  const x = cpu(o.x), y = cpu(o.y), residual = cpu(o.residual!);
+  const mdF = rt.mds.withDataType(md, DataType.f32);
+  rt.withTemps([mdF], ([z]) => {
+    rt.convert(x, md, z, mdF);
+    const p = forwardPrimitive(rt, mdF, o.eps, training, false);
+    const scale = [cpu(o.gamma), cpu(o.beta)];
+    const stats = [cpu(o.mean), cpu(o.variance)];
+    if (training) rt.run(p, [z, ...scale], [z, ...stats]);
+    else rt.run(p, [z, ...scale, ...stats], [z]);
+    rt.run(addPrimitive(rt, mdF, md, o.relu === true), [z, residual], [z]);
+    rt.convert(z, mdF, y, md);
+  });
 }
 
 /** `batchNormForwardTraining`: batch statistics to mean/variance, y = act(bn(x) + residual). */
@@ -118,6 +149,7 @@ export function batchNormForwardTraining(
 ): void {
   const x = cpu(o.x), y = cpu(o.y), residual = o.residual ? cpu(o.residual) : null;
   const md = dataLayout(rt, x, o.geom);
+  if (residual !== null && x.dtype === "bf16") return forwardViaF32(rt, md, o, true);
   const fuse = o.relu === true && residual === null;
   const p = forwardPrimitive(rt, md, o.eps, true, fuse);
   const outs = [y, cpu(o.mean), cpu(o.variance)];
@@ -137,6 +169,7 @@ export function batchNormForwardInference(
 ): void {
   const x = cpu(o.x), y = cpu(o.y), residual = o.residual ? cpu(o.residual) : null;
   const md = dataLayout(rt, x, o.geom);
+  if (residual !== null && x.dtype === "bf16") return forwardViaF32(rt, md, o, false);
   const fuse = o.relu === true && residual === null;
   const p = forwardPrimitive(rt, md, o.eps, false, fuse);
   const stats = [cpu(o.gamma), cpu(o.beta), cpu(o.mean), cpu(o.variance)];

@@ -288,6 +288,16 @@ export class CpuRuntime {
     this.#copyBytes(this.plain(src), this.output(dst, md), md, n * ELEMENT_BYTES[src.dtype]);
   }
 
+  /**
+   * dst = src converted to layout (and element type) `dstMd`: one reorder from src in `srcMd`
+   * (src is laid out so first) into dst's buffer. How bf16 data meet f32 intermediates.
+   */
+  convert(src: CpuStorage, srcMd: MemDesc, dst: CpuStorage, dstMd: MemDesc): void {
+    const from = this.layout(src, srcMd);
+    const to = this.output(dst, dstMd);
+    this.#reorderPrimitive(srcMd, dstMd).execute([from.ptr, to.ptr]);
+  }
+
   /** Releases a storage's buffer. */
   release(s: CpuStorage): void {
     if (s.buf !== null) this.pool.give(s.buf);
@@ -306,7 +316,8 @@ export class CpuRuntime {
   }
 
   #reorderPrimitive(from: MemDesc, to: MemDesc): Primitive {
-    const what = from === to ? "copy" : "reorder";
+    // "reorder" changes a layout; "convert" changes the element type; "copy" changes neither.
+    const what = from === to ? "copy" : from.dataType !== to.dataType ? "convert" : "reorder";
     return this.primitive(`reorder:${from.id}>${to.id}`, what, () => {
       const out = new BigUint64Array(1);
       checkStatus(
