@@ -91,7 +91,7 @@ for (
       let adapt = 0n, partials = 0n;
       if (lars) {
         adapt = rig.upload(Int32Array.from(lars.adapt, Number));
-        partials = rig.alloc(4 * 2 * blocks);
+        partials = rig.alloc(8 * 2 * blocks); // f64 partials
         rig.launch("multi_sq_norm_partials_f32", blocks, BLOCK, [
           P.table,
           G.table,

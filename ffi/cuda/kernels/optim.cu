@@ -30,24 +30,25 @@ __device__ inline int block_range(const int* sizes, const int* chunk_start, int 
 
 /**
  * partials[2 b] = sum of a[t]^2 and partials[2 b + 1] = sum of b[t]^2 over block b's chunk (the
- * LARS norms of params and grads, before the step).
+ * LARS norms of params and grads, before the step), in f64: an f32 square of a tiny weight
+ * underflows to 0 and would turn an adapted tensor into a non-adapted one.
  */
 extern "C" __global__ void multi_sq_norm_partials_f32(const float* const* a, const float* const* b,
                                                       const int* sizes, const int* chunk_start,
                                                       int num_tensors, int chunk_size,
-                                                      float* partials) {
-  __shared__ float scratch[RESSL_WARP];
+                                                      double* partials) {
+  __shared__ double scratch[RESSL_WARP];
   int begin, end;
   const int t = block_range(sizes, chunk_start, num_tensors, chunk_size, &begin, &end);
   const float* at = a[t];
   const float* bt = b[t];
-  float sa = 0.0f, sb = 0.0f;
+  double sa = 0.0, sb = 0.0;
   for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    sa += at[i] * at[i];
-    sb += bt[i] * bt[i];
+    sa += (double)at[i] * (double)at[i];
+    sb += (double)bt[i] * (double)bt[i];
   }
-  sa = block_sum(sa, scratch);
-  sb = block_sum(sb, scratch);
+  sa = block_sum_f64(sa, scratch);
+  sb = block_sum_f64(sb, scratch);
   if (threadIdx.x == 0) {
     partials[2 * blockIdx.x] = sa;
     partials[2 * blockIdx.x + 1] = sb;
@@ -66,7 +67,7 @@ extern "C" __global__ void multi_sq_norm_partials_f32(const float* const* a, con
 extern "C" __global__ void sgd_update_multi_f32(
     float* const* params, const float* const* grads, float* const* bufs, const int* sizes,
     const int* chunk_start, int num_tensors, int chunk_size, const float* weight_decay,
-    const int* lars_adapt, const float* norm_partials, float lr, float momentum, int nesterov,
+    const int* lars_adapt, const double* norm_partials, float lr, float momentum, int nesterov,
     float lars_eta, float lars_eps, int lars_clip) {
   __shared__ float factor[2];  // r and the weight decay used
   int begin, end;

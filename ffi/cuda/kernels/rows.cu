@@ -108,46 +108,53 @@ extern "C" __global__ void log_softmax_backward_f32(const float* y, const float*
   }
 }
 
-/** Euclidean norm of a row (all threads of the block get it). */
-__device__ inline float row_norm(const float* xr, int cols, float* scratch) {
-  float sq = 0.0f;
-  for (int j = threadIdx.x; j < cols; j += blockDim.x) sq += xr[j] * xr[j];
-  return sqrtf(block_sum(sq, scratch));
+/** Euclidean norm of a row in f64 (all threads of the block get it): f32 squares underflow. */
+__device__ inline double row_norm(const float* xr, int cols, double* scratch) {
+  double sq = 0.0;
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) sq += (double)xr[j] * (double)xr[j];
+  return sqrt(block_sum_f64(sq, scratch));
 }
 
-/** y = x / max(||x||_2, eps) per row (torch.nn.functional.normalize). One block per row. */
+/**
+ * y = x / max(||x||_2, eps) per row (torch.nn.functional.normalize), in f64 with eps as given (an
+ * f64: rounded to f32, eps would move the edge where the gradient switches). One block per row.
+ */
 extern "C" __global__ void l2_normalize_f32(const float* x, float* y, int rows, int cols,
-                                            float eps) {
-  __shared__ float scratch[RESSL_WARP];
+                                            double eps) {
+  __shared__ double scratch[RESSL_WARP];
   for (int r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
-    const float denom = fmaxf(row_norm(xr, cols, scratch), eps);
-    for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = xr[j] / denom;
+    const double denom = fmax(row_norm(xr, cols, scratch), eps);
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = (float)((double)xr[j] / denom);
   }
 }
 
 /**
  * Gradient of l2_normalize: where eps <= norm and norm > 0,
  * dx = dy / norm - x * sum(dy x) / norm^3; otherwise the denominator was the constant eps and
- * dx = dy / eps. One block per row.
+ * dx = dy / eps. In f64 (the norm is compared with eps as the reference does). One block per row.
  */
 extern "C" __global__ void l2_normalize_backward_f32(const float* x, const float* dy, float* dx,
-                                                     int rows, int cols, float eps) {
-  __shared__ float scratch[RESSL_WARP];
+                                                     int rows, int cols, double eps) {
+  __shared__ double scratch[RESSL_WARP];
   for (int r = blockIdx.x; r < rows; r += gridDim.x) {
     const int base = r * cols;
-    const float norm = row_norm(x + base, cols, scratch);
-    if (norm >= eps && norm > 0.0f) {
-      float dot = 0.0f;
-      for (int j = threadIdx.x; j < cols; j += blockDim.x) dot += dy[base + j] * x[base + j];
-      dot = block_sum(dot, scratch);
-      const float coef = dot / norm / norm / norm;  // no overflow of norm^3
+    const double norm = row_norm(x + base, cols, scratch);
+    if (norm >= eps && norm > 0.0) {
+      double dot = 0.0;
       for (int j = threadIdx.x; j < cols; j += blockDim.x) {
-        dx[base + j] = dy[base + j] / norm - x[base + j] * coef;
+        dot += (double)dy[base + j] * (double)x[base + j];
+      }
+      dot = block_sum_f64(dot, scratch);
+      const double coef = dot / norm / norm / norm;
+      for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+        dx[base + j] = (float)((double)dy[base + j] / norm - (double)x[base + j] * coef);
       }
     } else {
-      for (int j = threadIdx.x; j < cols; j += blockDim.x) dx[base + j] = dy[base + j] / eps;
+      for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+        dx[base + j] = (float)((double)dy[base + j] / eps);
+      }
     }
   }
 }

@@ -37,8 +37,8 @@ export const KERNEL_SIGNATURES = {
   softmax_backward_f32: [P, P, P, I, I],
   log_softmax_f32: [P, P, I, I],
   log_softmax_backward_f32: [P, P, P, I, I],
-  l2_normalize_f32: [P, P, I, I, F],
-  l2_normalize_backward_f32: [P, P, P, I, I, F],
+  l2_normalize_f32: [P, P, I, I, "f64"],
+  l2_normalize_backward_f32: [P, P, P, I, I, "f64"],
   // batch_norm.cu
   batch_norm_stats_partial_f32: [P, P, I, I, I],
   batch_norm_stats_partial_bf16: [P, P, I, I, I],

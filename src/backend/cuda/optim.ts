@@ -35,7 +35,7 @@ export function sgdUpdateMulti(rt: CudaRuntime, tables: TensorTables, o: SgdCall
   let partials = 0n;
   try {
     if (lars) {
-      partials = rt.scratch(2 * tb.chunks * 4);
+      partials = rt.scratch(2 * tb.chunks * 8); // f64 norm partials
       rt.kernels.launch("multi_sq_norm_partials_f32", tb.chunks, BLOCK, [
         params,
         grads,
