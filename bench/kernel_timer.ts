@@ -78,7 +78,10 @@ export function kernelClass(kernel: string, site: string): string {
   if (kernel === "batchNormBackward") return "batch norm backward";
   if (kernel.startsWith("batchNorm")) return "batch norm (inference)";
   if (kernel === "relu" || kernel === "reluBackward") return "ReLU (fwd + bwd)";
-  if (kernel === "sgdUpdate") return "optimizer (SGD update)";
+  if (kernel === "sgdUpdate" || kernel === "sgdUpdateMulti") return "optimizer (SGD update)";
+  if (kernel === "emaUpdateMulti") return "EMA (axpby per tensor)";
+  if (kernel === "augmentViews") return "augmentation on the backend";
+  if (kernel === "cast") return "cast (f32 <-> bf16)";
   if (kernel === "axpby" || kernel === "mul" || kernel === "broadcastScalar") {
     if (site.endsWith("ema.ts")) return "EMA (axpby per tensor)";
     if (site.endsWith("sgd.ts") || site.startsWith("optim/")) return "optimizer (SGD update)";

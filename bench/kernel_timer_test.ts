@@ -75,4 +75,6 @@ Deno.test("describeShape(), callSite() and kernelClass() name what the profile g
   assert.equal(kernelClass("axpby", "tensor/autodiff.ts"), "gradient accumulation (axpby)");
   assert.equal(kernelClass("conv2dBackwardData", "ops/conv.ts"), "conv backward-data");
   assert.equal(kernelClass("sgdUpdate", "optim/sgd.ts"), "optimizer (SGD update)");
+  assert.equal(kernelClass("sgdUpdateMulti", "optim/sgd.ts"), "optimizer (SGD update)");
+  assert.equal(kernelClass("emaUpdateMulti", "ressl/ema.ts"), "EMA (axpby per tensor)");
 });

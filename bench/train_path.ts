@@ -25,7 +25,7 @@
 
 import { parseArgs } from "node:util";
 import { writeSection } from "./report.ts";
-import { selectCases, type StepCase } from "./step_cases.ts";
+import { median, selectCases, type StepCase } from "./step_cases.ts";
 import { type PeerSpec, resolvePeers } from "./peers.ts";
 import { fmtSpeedup, roundSpread, type SideTimes, speedup } from "./step_table.ts";
 import type { ProfileRunOptions, ProfileRunResult } from "./profile_run.ts";
@@ -253,10 +253,7 @@ export function trainPathTable(results: TrainPathResult[], peers: PeerSpec[]): s
   ];
   const rows = [`| ${head.join(" | ")} |`, `|---|${head.slice(1).map(() => "---:").join("|")}|`];
   for (const r of results) {
-    const med = (id: string) => {
-      const xs = r.sides[id].flat().sort((a, b) => a - b);
-      return xs[xs.length >> 1];
-    };
+    const med = (id: string) => median(r.sides[id].flat());
     rows.push(
       `| ${
         [
