@@ -249,6 +249,74 @@ export interface BackendKernels {
     y?: Storage | null;
     dresidual?: Storage | null;
   }): void;
+  /**
+   * SyncBN, forward part 1: this process's per-channel batch mean and biased variance of x,
+   * without normalising. `stats` (2c) receives the means in [0, c) and the variances in [c, 2c),
+   * one block that a collective can gather across processes.
+   */
+  batchNormStats(opts: { x: Storage; stats: Storage; geom: BatchNormGeometry }): void;
+  /**
+   * SyncBN, forward part 2: the mean and biased variance of the union of equal-sized parts from
+   * their per-part statistics. `parts` holds `rows` blocks of 2c (each one `batchNormStats`
+   * output, e.g. gathered from every process); the parts merged are rows `first`, `first +
+   * stride`, ..., `take` of them. Combined in f64 (mean of the means; mean of variance + squared
+   * deviation of the part's mean), rounded once. Normalising with the result is
+   * `batchNormForwardInference`.
+   */
+  batchNormMergeStats(opts: {
+    parts: Storage;
+    mean: Storage;
+    variance: Storage;
+    c: number;
+    rows: number;
+    first: number;
+    stride: number;
+    take: number;
+  }): void;
+  /**
+   * SyncBN, backward part 1: with g = dy masked by y > 0 when `relu` (y: the forward's output),
+   * and xhat = (x - mean) / sqrt(variance + eps) with the given (global) statistics, this
+   * process's per-channel sums: `sums` (2c) receives sum(g) in [0, c) and sum(g * xhat) in
+   * [c, 2c) (this process's share of dbeta and dgamma).
+   */
+  batchNormBackwardReduce(opts: {
+    x: Storage;
+    dy: Storage;
+    mean: Storage;
+    variance: Storage;
+    sums: Storage;
+    geom: BatchNormGeometry;
+    eps: number;
+    relu?: boolean;
+    y?: Storage | null;
+  }): void;
+  /**
+   * SyncBN, backward part 2: dx of the batch norm over every part. `sums` holds `rows` blocks of
+   * 2c (`batchNormBackwardReduce` outputs, e.g. gathered); S1 and S2 are the f64 sums over rows
+   * `first`, `first + stride`, ... (`take` of them) of their two halves; with g and xhat as in the
+   * reduce and M = `count` (the elements per channel over all parts):
+   * dx = gamma / sqrt(variance + eps) / M * (M g - S1 - xhat S2); `dresidual` (optional)
+   * receives g.
+   */
+  batchNormBackwardApply(opts: {
+    x: Storage;
+    dy: Storage;
+    gamma: Storage;
+    mean: Storage;
+    variance: Storage;
+    sums: Storage;
+    dx: Storage;
+    geom: BatchNormGeometry;
+    rows: number;
+    first: number;
+    stride: number;
+    take: number;
+    count: number;
+    eps: number;
+    relu?: boolean;
+    y?: Storage | null;
+    dresidual?: Storage | null;
+  }): void;
   /** Max pooling; padded positions never win (as PyTorch, -inf padding). */
   maxPool2dForward(opts: { x: Storage; y: Storage; geom: Pool2dGeometry }): void;
   /** Routes `dy` to the first maximum of each window (PyTorch's tie rule); dx is overwritten. */

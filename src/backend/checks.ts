@@ -86,6 +86,25 @@ export function checkBatchNorm(kernel: string, g: BatchNormGeometry, eps: number
   checkEps(kernel, eps);
 }
 
+/**
+ * Checks the part selection of the SyncBN merge kernels: `take` >= 1 parts from row `first` in
+ * steps of `stride` >= 1, all below `rows`.
+ */
+export function checkPartRows(
+  kernel: string,
+  o: { rows: number; first: number; stride: number; take: number },
+): void {
+  checkDims(kernel, { rows: o.rows, stride: o.stride, take: o.take }, 1);
+  checkDims(kernel, { first: o.first }, 0);
+  const last = o.first + (o.take - 1) * o.stride;
+  if (last >= o.rows) {
+    throw new RangeError(
+      `Cannot run ${kernel}: parts ${o.first}, ${o.first} + ${o.stride}, ... (${o.take} of them) ` +
+        `reach row ${last}, but only ${o.rows} rows are given`,
+    );
+  }
+}
+
 /** Checks the options of `sgdUpdateMulti` that the table cannot express. */
 export function checkSgdMulti(kernel: string, o: Opts<"sgdUpdateMulti">): void {
   const count = o.params.length;

@@ -18,7 +18,9 @@ import {
   checkAugmentOptions,
   checkBatchNorm,
   checkConvGeometry,
+  checkDims,
   checkEps,
+  checkPartRows,
   checkPoolGeometry,
   checkSgdMulti,
 } from "./checks.ts";
@@ -286,6 +288,60 @@ export const KERNELS: KernelTable = {
     },
     dims: bnDims,
     check: bnCheck,
+  },
+  batchNormStats: {
+    summary: "stats = [mean, biased variance] per channel of x (SyncBN, this process's part)",
+    inputs: { x: float(bnSize) },
+    outputs: { stats: f32((o) => 2 * o.geom.c) },
+    dims: bnDims,
+    check: (k, o) => checkBatchNorm(k, o.geom, 0),
+  },
+  batchNormMergeStats: {
+    summary: "mean, variance of the union of equal parts from their gathered statistics (f64)",
+    inputs: { parts: f32((o) => o.rows * 2 * o.c) },
+    outputs: { mean: f32((o) => o.c), variance: f32((o) => o.c) },
+    dims: (o) => ({ c: o.c, rows: o.rows, first: o.first, stride: o.stride, take: o.take }),
+    check: (k, o) => {
+      checkDims(k, { c: o.c }, 1);
+      checkPartRows(k, o);
+    },
+  },
+  batchNormBackwardReduce: {
+    summary: "sums = [sum(g), sum(g xhat)] per channel, g = relu-masked dy (SyncBN backward)",
+    inputs: {
+      x: float(bnSize),
+      dy: float(bnSize),
+      mean: f32(bnChannels),
+      variance: f32(bnChannels),
+      y: { ...float(bnSize), optional: true, requiredWhen: (o) => o.relu === true },
+    },
+    outputs: { sums: f32((o) => 2 * o.geom.c) },
+    dims: bnDims,
+    check: bnCheck,
+  },
+  batchNormBackwardApply: {
+    summary: "dx (and dresidual) of a batch norm over all parts from their gathered sums",
+    inputs: {
+      x: float(bnSize),
+      dy: float(bnSize),
+      gamma: f32(bnChannels),
+      mean: f32(bnChannels),
+      variance: f32(bnChannels),
+      sums: f32((o) => o.rows * 2 * o.geom.c),
+      y: { ...float(bnSize), optional: true, requiredWhen: (o) => o.relu === true },
+    },
+    outputs: { dx: float(bnSize), dresidual: { ...float(bnSize), optional: true } },
+    dims: (o) => ({ ...bnDims(o), rows: o.rows, first: o.first, stride: o.stride, take: o.take }),
+    scalars: (o) => ({ count: o.count }),
+    check: (k, o) => {
+      bnCheck(k, o);
+      checkPartRows(k, o);
+      if (!(o.count >= 1)) {
+        throw new RangeError(
+          `Cannot run ${k}: 'count' is ${o.count}, expected the elements per channel (>= 1)`,
+        );
+      }
+    },
   },
   maxPool2dForward: {
     summary: "max pooling",

@@ -17,6 +17,7 @@ import { defineLayoutChains } from "./conformance_layouts.ts";
 import { defineResNetConformance } from "./conformance_resnet.ts";
 import { defineElementwise } from "./conformance_elementwise.ts";
 import { defineFused } from "./conformance_fused.ts";
+import { defineSyncBatchNorm } from "./conformance_sync_bn.ts";
 import { defineOptim } from "./conformance_optim.ts";
 import { defineAugment } from "./conformance_augment.ts";
 import { defineValidator } from "./conformance_validator.ts";
@@ -385,6 +386,7 @@ export function defineConformance(name: string, make: () => Backend): void {
 
   defineElementwise(d);
   defineFused(d);
+  defineSyncBatchNorm(d);
   defineOptim(d);
   defineAugment(d);
   defineValidator(name, make);

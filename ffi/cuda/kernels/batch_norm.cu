@@ -222,3 +222,81 @@ extern "C" __global__ void batch_norm_backward_apply_bf16(
     bf16_t* dresidual, int n, int c, int hw) {
   backward_apply_body(x, dy, y, gamma, mean, variance, dgamma, dbeta, eps, dx, dresidual, n, c, hw);
 }
+
+// ---- SyncBN: batch norm whose statistics span processes -------------------------------------
+// Forward: batch_norm_stats_partial -> batch_norm_stats_finish (this process's statistics into
+// one [mean | variance] block), a collective gathers the blocks, batch_norm_merge_stats combines
+// them, batch_norm_apply normalises. Backward: batch_norm_backward_partial ->
+// batch_norm_backward_finish (this process's [sum(g) | sum(g xhat)] block), a gather, then
+// batch_norm_backward_apply_sync with the gathered blocks and the global count.
+
+/**
+ * mean[ci], variance[ci] (biased) of the union of `take` equal-sized parts whose statistics are
+ * rows first, first + stride, ... of parts [rows][2][c] (mean block, then variance block): the mean
+ * of the means, and the mean of (variance + squared deviation of the part's mean), in f64. One
+ * thread per channel: any 1-D grid and block covering c.
+ */
+extern "C" __global__ void batch_norm_merge_stats(const float* parts, float* mean, float* variance,
+                                                  int c, int first, int stride, int take) {
+  for (int ci = grid_start(); ci < c; ci += grid_stride()) {
+    double total = 0.0;
+    for (int j = 0; j < take; j++) total += (double)parts[(first + j * stride) * 2 * c + ci];
+    const double mu = total / (double)take;
+    double m2 = 0.0;
+    for (int j = 0; j < take; j++) {
+      const int row = (first + j * stride) * 2 * c;
+      const double d = (double)parts[row + ci] - mu;
+      m2 += (double)parts[row + c + ci] + d * d;
+    }
+    mean[ci] = (float)mu;
+    variance[ci] = (float)(m2 / (double)take);
+  }
+}
+
+/**
+ * dx = gamma / sqrt(variance + eps) / count * (count * dym - S1 - xhat * S2), where S1 and S2 are
+ * the f64 sums over rows first, first + stride, ... (`take` of them) of sums [rows][2][c]
+ * (sum(dym) block, then sum(dym * xhat) block) and count the elements per channel over all parts;
+ * dresidual = dym when given. Grid (blocks per channel, c), as the forward apply.
+ */
+template <typename T>
+__device__ inline void backward_apply_sync_body(const T* x, const T* dy, const T* y,
+                                                const float* gamma, const float* mean,
+                                                const float* variance, const float* sums,
+                                                int first, int stride, int take, float count,
+                                                float eps, T* dx, T* dresidual, int n, int c,
+                                                int hw) {
+  const int ci = blockIdx.y, m = n * hw;
+  double s1 = 0.0, s2 = 0.0;
+  for (int j = 0; j < take; j++) {
+    const int row = (first + j * stride) * 2 * c;
+    s1 += (double)sums[row + ci];
+    s2 += (double)sums[row + c + ci];
+  }
+  const float db = (float)s1, dg = (float)s2, mu = mean[ci];
+  const float inv_std = 1.0f / sqrtf(variance[ci] + eps);
+  const float scale = gamma[ci] * inv_std / count;
+  for (int e = grid_start(); e < m; e += grid_stride()) {
+    const int i = bn_index(e, ci, c, hw);
+    const float g = masked_dy(dy, y, i);
+    const float xhat = (load_f(x, i) - mu) * inv_std;
+    store_f(dx, i, scale * (count * g - db - xhat * dg));
+    if (dresidual) store_f(dresidual, i, g);
+  }
+}
+
+extern "C" __global__ void batch_norm_backward_apply_sync_f32(
+    const float* x, const float* dy, const float* y, const float* gamma, const float* mean,
+    const float* variance, const float* sums, int first, int stride, int take, float count,
+    float eps, float* dx, float* dresidual, int n, int c, int hw) {
+  backward_apply_sync_body(x, dy, y, gamma, mean, variance, sums, first, stride, take, count, eps,
+                           dx, dresidual, n, c, hw);
+}
+
+extern "C" __global__ void batch_norm_backward_apply_sync_bf16(
+    const bf16_t* x, const bf16_t* dy, const bf16_t* y, const float* gamma, const float* mean,
+    const float* variance, const float* sums, int first, int stride, int take, float count,
+    float eps, bf16_t* dx, bf16_t* dresidual, int n, int c, int hw) {
+  backward_apply_sync_body(x, dy, y, gamma, mean, variance, sums, first, stride, take, count, eps,
+                           dx, dresidual, n, c, hw);
+}

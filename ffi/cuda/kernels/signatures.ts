@@ -50,6 +50,9 @@ export const KERNEL_SIGNATURES = {
   batch_norm_backward_finish: [P, P, P, I, I],
   batch_norm_backward_apply_f32: [P, P, P, P, P, P, P, P, F, P, P, I, I, I],
   batch_norm_backward_apply_bf16: [P, P, P, P, P, P, P, P, F, P, P, I, I, I],
+  batch_norm_merge_stats: [P, P, P, I, I, I, I],
+  batch_norm_backward_apply_sync_f32: [P, P, P, P, P, P, P, I, I, I, F, F, P, P, I, I, I],
+  batch_norm_backward_apply_sync_bf16: [P, P, P, P, P, P, P, I, I, I, F, F, P, P, I, I, I],
   // pool.cu
   max_pool2d_forward_f32: [P, P, I, I, I, I, I, I, I, I, I, I, I, I],
   max_pool2d_backward_f32: [P, P, P, I, I, I, I, I, I, I, I, I, I, I, I],

@@ -33,6 +33,7 @@ import { cast } from "./cast.ts";
 import * as mat from "./matrix.ts";
 import * as conv from "./conv.ts";
 import * as bn from "./norm.ts";
+import * as sbn from "./sync_norm.ts";
 import * as pool from "./pool.ts";
 import { emaUpdateMulti, sgdUpdateMulti } from "./optim.ts";
 import { augmentViews } from "./augment.ts";
@@ -270,6 +271,26 @@ export class CpuBackend implements Backend {
   batchNormBackward(o: Opts<"batchNormBackward">): void {
     this.#check("batchNormBackward", o);
     bn.batchNormBackward(this.rt, o);
+  }
+
+  batchNormStats(o: Opts<"batchNormStats">): void {
+    this.#check("batchNormStats", o);
+    sbn.batchNormStats(this.rt, o);
+  }
+
+  batchNormMergeStats(o: Opts<"batchNormMergeStats">): void {
+    this.#check("batchNormMergeStats", o);
+    sbn.batchNormMergeStats(this.rt, o);
+  }
+
+  batchNormBackwardReduce(o: Opts<"batchNormBackwardReduce">): void {
+    this.#check("batchNormBackwardReduce", o);
+    sbn.batchNormBackwardReduce(this.rt, o);
+  }
+
+  batchNormBackwardApply(o: Opts<"batchNormBackwardApply">): void {
+    this.#check("batchNormBackwardApply", o);
+    sbn.batchNormBackwardApply(this.rt, o);
   }
 
   maxPool2dForward(o: Opts<"maxPool2dForward">): void {

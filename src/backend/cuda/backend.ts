@@ -29,6 +29,7 @@ import { ConvPlans } from "./conv.ts";
 import * as elt from "./elementwise.ts";
 import { gemm } from "./matrix.ts";
 import * as bn from "./norm.ts";
+import * as sbn from "./sync_norm.ts";
 import { emaUpdateMulti, sgdUpdateMulti } from "./optim.ts";
 import * as pool from "./pool.ts";
 import * as rows from "./rows.ts";
@@ -298,6 +299,26 @@ export class CudaBackend implements Backend {
   batchNormBackward(o: Opts<"batchNormBackward">): void {
     this.#check("batchNormBackward", o);
     bn.batchNormBackward(this.rt, o as unknown as bn.BackwardArgs);
+  }
+
+  batchNormStats(o: Opts<"batchNormStats">): void {
+    this.#check("batchNormStats", o);
+    sbn.batchNormStats(this.rt, o);
+  }
+
+  batchNormMergeStats(o: Opts<"batchNormMergeStats">): void {
+    this.#check("batchNormMergeStats", o);
+    sbn.batchNormMergeStats(this.rt, o);
+  }
+
+  batchNormBackwardReduce(o: Opts<"batchNormBackwardReduce">): void {
+    this.#check("batchNormBackwardReduce", o);
+    sbn.batchNormBackwardReduce(this.rt, o);
+  }
+
+  batchNormBackwardApply(o: Opts<"batchNormBackwardApply">): void {
+    this.#check("batchNormBackwardApply", o);
+    sbn.batchNormBackwardApply(this.rt, o);
   }
 
   maxPool2dForward(o: Opts<"maxPool2dForward">): void {

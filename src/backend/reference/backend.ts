@@ -20,6 +20,7 @@ import * as elt from "./elementwise.ts";
 import { gemm, rowKernels as rows } from "./matrix.ts";
 import * as conv from "./conv.ts";
 import * as bn from "./norm.ts";
+import * as sbn from "./sync_norm.ts";
 import { poolKernels as pool } from "./pool.ts";
 import { emaUpdateMulti, sgdUpdateMulti } from "./optim.ts";
 import { augmentViews } from "./augment.ts";
@@ -198,6 +199,22 @@ export class ReferenceBackend implements Backend {
   batchNormBackward(o: Opts<"batchNormBackward">): void {
     this.#validate("batchNormBackward", o);
     bn.batchNormBackward(o);
+  }
+  batchNormStats(o: Opts<"batchNormStats">): void {
+    this.#validate("batchNormStats", o);
+    sbn.batchNormStats(o);
+  }
+  batchNormMergeStats(o: Opts<"batchNormMergeStats">): void {
+    this.#validate("batchNormMergeStats", o);
+    sbn.batchNormMergeStats(o);
+  }
+  batchNormBackwardReduce(o: Opts<"batchNormBackwardReduce">): void {
+    this.#validate("batchNormBackwardReduce", o);
+    sbn.batchNormBackwardReduce(o);
+  }
+  batchNormBackwardApply(o: Opts<"batchNormBackwardApply">): void {
+    this.#validate("batchNormBackwardApply", o);
+    sbn.batchNormBackwardApply(o);
   }
   maxPool2dForward(o: Opts<"maxPool2dForward">): void {
     this.#validate("maxPool2dForward", o);
