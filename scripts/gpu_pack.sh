@@ -14,6 +14,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 dest=.gpu
 mkdir -p "$dest"
+rm -f "$dest/deno" # an unpacked binary (older gpu_run.sh) would exceed the carry limit
 
 deno_bin="$(readlink -f "$(command -v deno)")"
 if [ ! -x "$deno_bin" ]; then
