@@ -18,7 +18,6 @@
  */
 
 import type { Backend, DType, HostArray, KernelName, Opts, Storage } from "../backend.ts";
-import { KERNEL_NAMES, kernelSpec } from "../kernels.ts";
 import { checkDims } from "../checks.ts";
 import { checkStorage, validateKernel } from "../validate.ts";
 import { hostArrayDType } from "../reference/storage.ts";
@@ -35,24 +34,13 @@ import * as pool from "./pool.ts";
 import * as rows from "./rows.ts";
 import { type CudaBackendOptions, CudaRuntime } from "./runtime.ts";
 import type { StagingStats } from "./staging.ts";
-import { cu, CudaStorage, ELEMENT_BYTES } from "./storage.ts";
+import { cu, CudaStorage, dropShadows, ELEMENT_BYTES } from "./storage.ts";
 import { type TableStats, TensorTables } from "./tensor_tables.ts";
 import * as io from "./transfer.ts";
 
 export type { CudaBackendOptions } from "./runtime.ts";
 
 const ANY_DTYPE: readonly DType[] = ["f32", "bf16", "u8", "i32"];
-
-/** For each kernel, the storage arguments (and lists) it writes. */
-const WRITES: Readonly<Record<string, { args: string[]; lists: string[] }>> = Object.fromEntries(
-  KERNEL_NAMES.map((k) => {
-    const s = kernelSpec(k);
-    return [k, {
-      args: [...Object.keys(s.outputs), ...Object.keys(s.inouts ?? {})],
-      lists: [...Object.keys(s.lists?.outputs ?? {}), ...Object.keys(s.lists?.inouts ?? {})],
-    }];
-  }),
-);
 
 /** Device-side counters of a cuda backend (leak tests, benchmarks). */
 export interface CudaStats {
@@ -378,13 +366,7 @@ export class CudaBackend implements Backend {
   #check<K extends KernelName>(kernel: K, o: Opts<K>): void {
     this.#open(kernel);
     validateKernel(this, kernel, o);
-    const rec = o as unknown as Record<string, Storage | Storage[] | null | undefined>;
-    const writes = WRITES[kernel];
-    for (const a of writes.args) {
-      const s = rec[a] as CudaStorage | null | undefined;
-      if (s) s.shadow = null;
-    }
-    for (const l of writes.lists) for (const s of rec[l] as CudaStorage[]) s.shadow = null;
+    dropShadows(kernel, o);
   }
 
   #own(

@@ -11,7 +11,8 @@
  * @module
  */
 
-import type { Backend, DType, Storage } from "../backend.ts";
+import type { Backend, DType, KernelName, Opts, Storage } from "../backend.ts";
+import { KERNEL_NAMES, kernelSpec } from "../kernels.ts";
 
 /** Bytes per element of each dtype. */
 export const ELEMENT_BYTES: Readonly<Record<DType, number>> = Object.freeze({
@@ -68,4 +69,26 @@ export function cu(s: Storage): CudaStorage {
 /** The device address of an optional storage, 0n when absent (a NULL kernel argument). */
 export function ptrOrNull(s: Storage | null | undefined): bigint {
   return s ? (s as CudaStorage).ptr : 0n;
+}
+
+/** For each kernel of the table, the storage arguments (and lists) it writes. */
+const WRITES: Readonly<Record<string, { args: string[]; lists: string[] }>> = Object.fromEntries(
+  KERNEL_NAMES.map((k) => {
+    const s = kernelSpec(k);
+    return [k, {
+      args: [...Object.keys(s.outputs), ...Object.keys(s.inouts ?? {})],
+      lists: [...Object.keys(s.lists?.outputs ?? {}), ...Object.keys(s.lists?.inouts ?? {})],
+    }];
+  }),
+);
+
+/** Drops the shadow of every storage a (validated) call of `kernel` writes. */
+export function dropShadows<K extends KernelName>(kernel: K, o: Opts<K>): void {
+  const rec = o as unknown as Record<string, Storage | Storage[] | null | undefined>;
+  const writes = WRITES[kernel];
+  for (const a of writes.args) {
+    const s = rec[a] as CudaStorage | null | undefined;
+    if (s) s.shadow = null;
+  }
+  for (const l of writes.lists) for (const s of rec[l] as CudaStorage[]) s.shadow = null;
 }
