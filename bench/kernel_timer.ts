@@ -111,7 +111,11 @@ export class KernelTimer {
   #index = 0;
   #totalMs = 0;
 
-  constructor(target: Backend) {
+  /**
+   * Wraps `target`. `clock` (milliseconds; default `performance.now`) times each call: pass
+   * `threadCpuMs` from `thread_clock.ts` with a 1-thread cpu backend for a load-immune profile.
+   */
+  constructor(target: Backend, clock: () => number = () => performance.now()) {
     const handler: ProxyHandler<Backend> = {
       get: (t, prop) => {
         const v = Reflect.get(t, prop, t);
@@ -121,10 +125,10 @@ export class KernelTimer {
         }
         return (...args: unknown[]) => {
           if (!this.#active) return v.apply(t, args);
-          const t0 = performance.now();
+          const t0 = clock();
           const r = v.apply(t, args);
           t.synchronize();
-          const ms = performance.now() - t0;
+          const ms = clock() - t0;
           this.#add(prop, args, ms);
           return r;
         };

@@ -111,9 +111,18 @@ if (import.meta.main) {
     ];
     const step = await import("./step.ts");
     const train = await import("./train_path.ts");
+    const loadavg = async () =>
+      (await Deno.readTextFile("/proc/loadavg").catch(() => "n/a")).split(" ")[0];
+    const loads = [await loadavg()];
     const s = await step.main(stepArgs);
+    loads.push(await loadavg());
     const t = await train.main(trainArgs);
-    const md = summary(s, t);
+    loads.push(await loadavg());
+    const md = summary(s, t) +
+      `\n\nLoad average (1 min) at the start of the step phase ${loads[0]}, of the training-path ` +
+      `phase ${loads[1]}, at the end ${loads[2]}: the columns that compare a step-phase number ` +
+      "with a training-path number are only meaningful when these are close; the ratios within " +
+      "one phase are always side by side.";
     console.log(md);
     if (write) {
       const load = await Deno.readTextFile("/proc/loadavg").catch(() => "n/a");

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { createCpuBackend } from "../src/backend/cpu/backend.ts";
+import { type CpuBackendOptions, createCpuBackend } from "../src/backend/cpu/backend.ts";
 import { openDataset } from "../src/data/datasets/mod.ts";
 import { memoryDataset } from "../src/data/datasets/dataset.ts";
 import { firstImages } from "../src/data/datasets/subset.ts";
@@ -164,16 +164,25 @@ export interface ProfileSession {
   close(): Promise<void>;
 }
 
+/** What a session may change beyond {@link ProfileRunOptions}. */
+export interface SessionExtras {
+  /** Options of the cpu backend (its `threads` comes from the run options). */
+  backendOptions?: CpuBackendOptions;
+  /** The kernel timer's clock in ms (default: wall time). */
+  clock?: () => number;
+}
+
 /** Creates a session for `o` (its `steps`/`warmup` are not used: call `run`). */
 export async function createSession(
   o: Omit<ProfileRunOptions, "steps" | "warmup">,
   maxSteps: number,
+  extra: SessionExtras = {},
 ): Promise<ProfileSession> {
   const c = STEP_CASES.find((x) => x.id === o.case);
   if (!c) throw new RangeError(`Cannot profile: unknown case '${o.case}'`);
   const config = caseConfig(c);
-  const real = createCpuBackend({ threads: o.threads });
-  const timer = new KernelTimer(real);
+  const real = createCpuBackend({ ...extra.backendOptions, threads: o.threads });
+  const timer = new KernelTimer(real, extra.clock);
   const ctx = createContext(timer.backend);
   const [ch, s] = [config.model.inChannels, config.image.size];
   const ds = o.mode === "loop" ? await dataset(o, s, ch, c.batch * (maxSteps + 1)) : undefined;
