@@ -26,6 +26,24 @@ import { resumeRun } from "./train_resume.ts";
 import { openFolder } from "./folder_data.ts";
 import { validateConfig } from "../src/ressl/config.ts";
 import type { KnnData } from "../src/run/knn_monitor.ts";
+import type { Comm } from "../src/dist/comm.ts";
+import { createComm } from "../src/dist/create.ts";
+import { createDeviceComm } from "../src/dist/device_comm_select.ts";
+import { parseLaunchEnv, readLaunchEnv } from "../src/dist/launch.ts";
+import { runLocalJob } from "../src/dist/local_launch.ts";
+import { runWithComm } from "../src/dist/run_with_comm.ts";
+import type { TrainRuntime } from "./train_args.ts";
+
+/** `args` without `--nproc` (and its value), with `--out` made explicit for the ranks. */
+function rankArgs(args: string[], runtime: TrainRuntime): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--nproc") i++;
+    else if (!args[i].startsWith("--nproc=")) out.push(args[i]);
+  }
+  if (!runtime.given.includes("out")) out.push("--out", runtime.out);
+  return out;
+}
 
 async function main(args: string[]): Promise<number> {
   const cli = parseTrainCommand(args);
@@ -33,16 +51,35 @@ async function main(args: string[]): Promise<number> {
     console.log(trainUsage());
     return 0;
   }
+  const launch = parseLaunchEnv(readLaunchEnv());
+  if ((cli.runtime.nproc ?? 1) > 1 && launch.size === 1) {
+    // --nproc: this command again as an MPI job on this machine (each rank finds its place).
+    const program = [Deno.execPath(), "run", "-A", new URL(import.meta.url).pathname];
+    return await runLocalJob(cli.runtime.nproc!, [...program, ...rankArgs(args, cli.runtime)], {
+      say: (line) => console.log(line),
+    });
+  }
+  return await runWithComm(createComm(), (comm) => train(cli, args, comm));
+}
+
+/** One rank's training (the whole of it in a job of one process). */
+async function train(
+  cli: NonNullable<ReturnType<typeof parseTrainCommand>>,
+  args: string[],
+  comm: Comm,
+): Promise<number> {
   const { parsed } = cli;
   let { runtime } = cli;
-  if (runtime.presetNote) console.error(runtime.presetNote);
+  // Rank 0 speaks for the job; the other ranks print only errors.
+  const say = comm.rank === 0 ? (line: string) => console.log(line) : () => {};
+  if (runtime.presetNote && comm.rank === 0) console.error(runtime.presetNote);
   // --resume: the run's own configuration, preset, data and limit (flags given must agree).
   const resumed = runtime.resume === undefined ? undefined : await resumeRun(parsed, runtime);
   if (resumed) runtime = resumed.runtime;
   checkOutputFolder("out", runtime.out);
   let preset = runtime.preset;
   const name = presetConfig(preset).dataset;
-  if (runtime.download) {
+  if (runtime.download && comm.rank === 0) {
     if (name === "image-folder") {
       throw new UsageError(
         "Invalid flag --download: it fetches built-in datasets; --data holds your own images",
@@ -50,14 +87,13 @@ async function main(args: string[]): Promise<number> {
     }
     const dataDir = runtime.data ?? "data";
     const r = await downloadDataset(name, { dataDir });
-    console.log(`dataset ${name}: ${r.alreadyPresent ? "present" : "downloaded"} in ${dataDir}`);
+    say(`dataset ${name}: ${r.alreadyPresent ? "present" : "downloaded"} in ${dataDir}`);
   }
+  if (runtime.download) comm.barrier(); // the other ranks read what rank 0 fetched
   const source = resolveData(name, runtime.data);
   if (source.kind === "folder" && !runtime.presetGiven) {
     preset = "image-folder";
-    console.log(
-      `preset image-folder: '${source.root}' holds images (--preset picks another recipe)`,
-    );
+    say(`preset image-folder: '${source.root}' holds images (--preset picks another recipe)`);
   }
   const built = resumed
     ? { config: resumed.config, explicit: new Set<string>() }
@@ -109,7 +145,15 @@ async function main(args: string[]): Promise<number> {
       } make no full batch of ${config.batchSize} (lower --batch-size)`,
     );
   }
-  const backend = createBackend(runtime.device, { threads: runtime.threads });
+  // Each rank of a machine gets its share of the cores, and its own GPU.
+  const cores = navigator.hardwareConcurrency || 1;
+  const threads = runtime.threads ??
+    (comm.localSize > 1 ? Math.max(1, Math.floor(cores / comm.localSize)) : undefined);
+  const backend = createBackend(runtime.device, {
+    threads,
+    cuda: { device: comm.localRank },
+    quiet: comm.rank !== 0,
+  });
   const ctx = createContext(backend);
   for (
     const line of runHeader({
@@ -125,22 +169,34 @@ async function main(args: string[]): Promise<number> {
       out: runtime.out,
       knn: knnData,
     })
-  ) console.log(line);
+  ) say(line);
   if (config.ressl.queueSize > dataset.length) {
     notes.push(
       `note: the queue holds ${config.ressl.queueSize} keys, more than the ${dataset.length} images: ` +
         `it repeats images (a smaller ressl.queueSize, a multiple of the batch, suits a small folder)`,
     );
   }
-  for (const n of notes) console.log(n);
+  if (comm.size > 1) {
+    say(
+      `${comm.size} processes (${comm.description.split(" rank ")[0]}): ${
+        config.batchSize / comm.size
+      } images each per step of ${config.batchSize}`,
+    );
+  }
+  for (const n of notes) say(n);
   const stop = { requested: false };
   const onSignal = () => {
     if (stop.requested) Deno.exit(130);
     stop.requested = true;
-    console.error("\nstop requested: writing a checkpoint at the current step (again to quit now)");
+    if (comm.rank === 0) {
+      console.error(
+        "\nstop requested: writing a checkpoint at the current step (again to quit now)",
+      );
+    }
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
+  const deviceComm = comm.size > 1 ? createDeviceComm(comm, backend) : undefined;
   try {
     const result = await runTraining({
       ctx,
@@ -151,7 +207,10 @@ async function main(args: string[]): Promise<number> {
       resume: runtime.resume,
       maxSteps: runtime.maxSteps,
       workers: runtime.workers,
-      progress: new Progress({ interactive: Deno.stdout.isTerminal() && !runtime.plain }),
+      progress: comm.rank === 0
+        ? new Progress({ interactive: Deno.stdout.isTerminal() && !runtime.plain })
+        : undefined,
+      parallel: deviceComm ? { comm: deviceComm } : undefined,
       stop,
       initialize: runtime.init ? (state) => loadBackboneInit(ctx, state, runtime.init!) : undefined,
       runInfo: {
@@ -161,6 +220,7 @@ async function main(args: string[]): Promise<number> {
         versions: backend.versions,
         deno: Deno.version.deno,
         args,
+        processes: comm.size,
         data: source.kind === "builtin"
           ? { kind: "builtin", name: source.name, root: source.where, given: runtime.data }
           : {
@@ -175,6 +235,7 @@ async function main(args: string[]): Promise<number> {
         effectiveLr: lr,
       },
     });
+    if (comm.rank !== 0) return 0;
     console.log(
       `${result.stoppedBy === "signal" ? "stopped" : "done"}: ${result.steps} steps ` +
         `(${result.stepsThisRun} in ${result.wallSeconds.toFixed(1)} s, of which training ` +
@@ -203,7 +264,7 @@ async function main(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof NonFiniteLossError) {
-      console.error(`\n${e.message}`);
+      if (comm.rank === 0) console.error(`\n${e.message}`);
       return 3;
     }
     throw e;
@@ -211,6 +272,7 @@ async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     for (const ds of opened) ds.close();
+    deviceComm?.dispose();
     backend.dispose();
   }
 }

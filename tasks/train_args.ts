@@ -53,6 +53,8 @@ export interface TrainRuntime {
   workers: number;
   /** Force plain progress lines even on a terminal. */
   plain: boolean;
+  /** `--nproc`: processes to start on this machine (an MPI job); undefined: this process only. */
+  nproc?: number;
   /** The flags given on the command line (names), e.g. for a resume to compare. */
   given: string[];
 }
@@ -231,6 +233,14 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = withPresetDefaults([
     help: "use the first n images only: training and kNN monitor (smoke runs)",
   },
   { name: "plain", kind: "boolean", help: "plain progress lines even on a terminal" },
+  {
+    name: "nproc",
+    kind: "int",
+    value: "<n>",
+    min: 1,
+    help: "train as n processes on this machine (an MPI job through mpirun; --batch-size stays " +
+      "the global batch; docs/distributed.md)",
+  },
 ]);
 
 /** The command table of `train`. */
@@ -349,6 +359,7 @@ export function parseTrainCommand(
     maxSteps: v["max-steps"] as number | undefined,
     limit: v.limit as number | undefined,
     plain: v.plain === true,
+    nproc: v.nproc as number | undefined,
     given: parsed.given,
   };
   return { parsed, runtime };

@@ -71,6 +71,12 @@ export interface LoaderOptions {
   /** Batches prepared ahead (default 2 per worker). */
   prefetch?: number;
   /**
+   * Data-parallel training: this process is rank `shard.rank` of `shard.count`, and each batch it
+   * yields is the strided slice `rank, rank + count, ...` of the global batch of `batchSize`
+   * images (which `count` must divide). Default: one process (the whole batch).
+   */
+  shard?: { rank: number; count: number };
+  /**
    * Where the views are made: `host` (default: augmented here or in the workers) or `device`
    * (only each view's parameter rows are drawn, in `HostBatch.viewParams`; the trainer makes the
    * views with the backend's `augmentViews`, so no worker is started).
@@ -146,13 +152,29 @@ export class Loader implements AsyncDisposable {
       workers,
       prefetch: Math.max(1, 2 * workers),
       viewsOn: "host",
+      shard: { rank: 0, count: 1 },
       ...options,
       extra: options.extra ?? [],
     };
-    const { dataset, batchSize } = this.options;
+    const { dataset, batchSize, shard } = this.options;
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) {
       throw new RangeError(
         `Cannot make a loader: batch size ${batchSize} must be a positive integer`,
+      );
+    }
+    if (
+      !(Number.isInteger(shard.count) && shard.count >= 1 && Number.isInteger(shard.rank) &&
+        shard.rank >= 0 && shard.rank < shard.count)
+    ) {
+      throw new RangeError(
+        `Cannot make a loader: shard ${shard.rank} of ${shard.count} is not a rank below a ` +
+          `process count >= 1`,
+      );
+    }
+    if (batchSize % shard.count !== 0) {
+      throw new RangeError(
+        `Cannot make a loader: the global batch of ${batchSize} images does not divide among ` +
+          `${shard.count} processes (choose a batch size that is a multiple of ${shard.count})`,
       );
     }
     if (!(Number.isInteger(workers) && workers >= 0)) {
@@ -251,8 +273,18 @@ export class Loader implements AsyncDisposable {
     }
     this.#startWorkers();
     const order = this.epochOrder(epoch);
-    const indicesOf = (step: number) =>
-      order.slice(step * batchSize, Math.min((step + 1) * batchSize, dataset.length));
+    const { rank, count } = this.options.shard;
+    const indicesOf = (step: number) => {
+      const global = order.slice(
+        step * batchSize,
+        Math.min((step + 1) * batchSize, dataset.length),
+      );
+      if (count === 1) return global;
+      return Int32Array.from(
+        { length: Math.ceil((global.length - rank) / count) },
+        (_, i) => global[i * count + rank],
+      );
+    };
     const queue: {
       step: number;
       indices: Int32Array;

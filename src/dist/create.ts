@@ -9,7 +9,13 @@
 
 import { MPI_LIB_ENV } from "../../ffi/mpi/load.ts";
 import type { Comm } from "./comm.ts";
-import { type EnvRecord, LaunchEnvError, type LaunchInfo, parseLaunchEnv } from "./launch.ts";
+import {
+  type EnvRecord,
+  LaunchEnvError,
+  type LaunchInfo,
+  parseLaunchEnv,
+  readLaunchEnv,
+} from "./launch.ts";
 import { createMpiComm } from "./mpi_comm.ts";
 import { createSingleComm } from "./single.ts";
 
@@ -26,7 +32,7 @@ export type CommKind = "auto" | "single" | "mpi";
 export interface CreateCommOptions {
   /** Default `auto`. */
   kind?: CommKind;
-  /** The environment to read (default: the process's, `Deno.env.toObject()`). */
+  /** The environment to read (default: the process's launch variables, `readLaunchEnv()`). */
   env?: EnvRecord;
   /** Collective timeout in seconds (default `$RESSL_COMM_TIMEOUT_S`, else 300). */
   timeoutS?: number;
@@ -91,7 +97,7 @@ export function chooseCommKind(launch: LaunchInfo, kind: CommKind = "auto"): "si
  * `mpi` initialises MPI (one communicator per process: dispose it at the end).
  */
 export function createComm(opts: CreateCommOptions = {}): Comm {
-  const env = opts.env ?? Deno.env.toObject();
+  const env = opts.env ?? readLaunchEnv();
   const launch = parseLaunchEnv(env);
   const kind = chooseCommKind(launch, opts.kind ?? "auto");
   if (kind === "single") return createSingleComm(launch);

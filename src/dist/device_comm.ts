@@ -13,7 +13,7 @@
  */
 
 import type { Backend, HostArray, Storage } from "../backend/backend.ts";
-import { type Comm, CommError, type ReduceArray, type ReduceOp } from "./comm.ts";
+import { type Comm, CommError, type CommRequest, type ReduceArray, type ReduceOp } from "./comm.ts";
 
 /** Collectives over backend storages. Same ordering and timeout rules as `Comm`. */
 export interface DeviceComm {
@@ -23,10 +23,17 @@ export interface DeviceComm {
   readonly backend: Backend;
   /** Reduces `buf` element-wise across ranks, in place (f32 or i32 storages). */
   allreduce(buf: Storage, op?: ReduceOp): void;
+  /**
+   * Starts an in-place allreduce of `buf` and returns at once (gradient buckets overlapping
+   * backward); `buf` must not be read or written until the request's `wait` returns.
+   */
+  allreduceStart(buf: Storage, op?: ReduceOp): CommRequest;
   /** Writes every rank's `send` in rank order into `result` (`size × send.length` elements). */
   allgather(send: Storage, result: Storage): void;
   /** Copies rank `root`'s `buf` into every rank's `buf`. */
   broadcast(buf: Storage, root?: number): void;
+  /** Releases what the communicator holds beyond `comm` (not `comm` itself). Idempotent. */
+  dispose(): void;
 }
 
 const HOST_CTORS = {
@@ -50,6 +57,9 @@ export function stagedDeviceComm(comm: Comm, backend: Backend): DeviceComm {
     comm,
     backend,
     allreduce(buf: Storage, op: ReduceOp = "sum"): void {
+      dc.allreduceStart(buf, op).wait();
+    },
+    allreduceStart(buf: Storage, op: ReduceOp = "sum"): CommRequest {
       sameBackend(dc, buf, "allreduce");
       if (buf.dtype !== "f32" && buf.dtype !== "i32") {
         throw new CommError(
@@ -58,8 +68,17 @@ export function stagedDeviceComm(comm: Comm, backend: Backend): DeviceComm {
         );
       }
       const host = backend.download(buf) as ReduceArray & HostArray;
-      comm.allreduce(host, op);
-      backend.upload(buf, host);
+      const req = comm.allreduceStart(host, op);
+      let done = false;
+      return {
+        test: () => req.test(),
+        wait: () => {
+          if (done) return;
+          req.wait();
+          backend.upload(buf, host);
+          done = true;
+        },
+      };
     },
     allgather(send: Storage, result: Storage): void {
       sameBackend(dc, send, "allgather");
@@ -81,6 +100,7 @@ export function stagedDeviceComm(comm: Comm, backend: Backend): DeviceComm {
       comm.broadcast(host, root);
       if (comm.rank !== root) backend.upload(buf, host);
     },
+    dispose(): void {},
   };
   return dc;
 }

@@ -231,3 +231,62 @@ export function parseLaunchEnv(env: EnvRecord): LaunchInfo {
   if (has(env, "WORLD_SIZE")) return torchrun(env);
   return NO_LAUNCHER;
 }
+
+/**
+ * Every environment variable the communicators read: the launchers' (above), the MPI flavour
+ * hints, and the project's own settings. A task run with `--allow-env=<list>` needs these names.
+ */
+export const LAUNCH_ENV_NAMES: readonly string[] = [
+  "OMPI_COMM_WORLD_RANK",
+  "OMPI_COMM_WORLD_SIZE",
+  "OMPI_COMM_WORLD_LOCAL_RANK",
+  "OMPI_COMM_WORLD_LOCAL_SIZE",
+  "PMI_RANK",
+  "PMI_SIZE",
+  "PMI_FD",
+  "PMI_PORT",
+  "PMIX_RANK",
+  "MPI_LOCALRANKID",
+  "MPI_LOCALNRANKS",
+  "SLURM_PROCID",
+  "SLURM_STEP_NUM_TASKS",
+  "SLURM_NTASKS",
+  "SLURM_NPROCS",
+  "SLURM_LOCALID",
+  "SLURM_STEP_TASKS_PER_NODE",
+  "SLURM_TASKS_PER_NODE",
+  "SLURM_NODEID",
+  "RANK",
+  "WORLD_SIZE",
+  "LOCAL_RANK",
+  "LOCAL_WORLD_SIZE",
+  "RESSL_MPI_LIB",
+  "RESSL_COMM_TIMEOUT_S",
+];
+
+/**
+ * The launch variables of this process ({@link LAUNCH_ENV_NAMES}), read one by one so that a task
+ * with `--allow-env=<list>` works. Throws naming the flag when a variable that says how many
+ * processes the job has cannot be read (each rank would otherwise train alone).
+ */
+export function readLaunchEnv(): EnvRecord {
+  const env: Record<string, string | undefined> = {};
+  const unreadable: string[] = [];
+  for (const name of LAUNCH_ENV_NAMES) {
+    try {
+      env[name] = Deno.env.get(name);
+    } catch {
+      unreadable.push(name);
+    }
+  }
+  const vital = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_PROCID", "WORLD_SIZE"];
+  const missing = unreadable.filter((n) => vital.includes(n));
+  if (missing.length > 0) {
+    throw new LaunchEnvError(
+      `Cannot tell whether this process is one rank of a job: no permission to read ` +
+        `${missing.join(", ")} (run with --allow-env, or add ${unreadable.join(",")} to ` +
+        `--allow-env=...)`,
+    );
+  }
+  return env;
+}

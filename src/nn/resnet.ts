@@ -12,7 +12,7 @@
  * @module
  */
 
-import { batchNormAct, conv2d, globalAvgPool, maxPool2d } from "../ops/mod.ts";
+import { batchNormAct, type BatchNormSync, conv2d, globalAvgPool, maxPool2d } from "../ops/mod.ts";
 import type { RngKey } from "../random/philox.ts";
 import type { Context, Tensor } from "../tensor/tensor.ts";
 import { initTree } from "./init.ts";
@@ -225,6 +225,8 @@ export interface ResNetForwardOptions {
   training: boolean;
   /** SplitBatchNorm splits in training (default 1 = plain BatchNorm). */
   bnSplits?: number;
+  /** Data-parallel training: BN groups counted over the global batch of all ranks (ops/batch_norm_sync). */
+  bnSync?: BatchNormSync;
   /**
    * Max-pool after the stem. Default: true for a 7x7 stem (imagenet), false for a 3x3 stem (cifar);
    * pass the `maxPool` the backbone was built with (STL-10 / Tiny-ImageNet use the cifar stem + pool).
@@ -250,7 +252,7 @@ export function resnetForward(
   x: Tensor,
   opts: ResNetForwardOptions,
 ): ResNetForwardResult {
-  const bnOpts = { training: opts.training, splits: opts.bnSplits ?? 1 };
+  const bnOpts = { training: opts.training, splits: opts.bnSplits ?? 1, sync: opts.bnSync };
   // Each batch norm runs fused with what follows it: its ReLU, and a block's residual add.
   const norm: Norm = (t, p, b, fuse) => {
     const state = { runningMean: b.running_mean, runningVar: b.running_var };

@@ -11,6 +11,12 @@ import type { Tensor } from "../tensor/tensor.ts";
 import { batchNormEval } from "./batch_norm_eval.ts";
 import { batchNormTrain } from "./batch_norm_train.ts";
 import { reshape } from "./shape.ts";
+import {
+  batchNormPlan,
+  type BatchNormSync,
+  gatherSplitStats,
+  syncBatchNormTrain,
+} from "./batch_norm_sync.ts";
 import { blendSplitStats, repeatChannels } from "./split_batch_norm.ts";
 import { checkRank, checkSameContext, checkSameShape, fmtShape } from "./validate.ts";
 
@@ -38,8 +44,17 @@ export interface BatchNormOptions {
   momentum?: number;
   /** Added to the variance before the square root (default 1e-5). */
   eps?: number;
-  /** SplitBatchNorm: number of image groups with separate statistics in training (default 1). */
+  /**
+   * SplitBatchNorm: number of image groups with separate statistics in training (default 1). With
+   * `sync`, the groups are counted over the global batch of all ranks.
+   */
   splits?: number;
+  /**
+   * Data-parallel training: this rank holds the strided slice of a global batch spread over
+   * `sync.size` ranks; groups on several ranks share statistics (SyncBN), running statistics stay
+   * identical on every rank (see `batch_norm_sync.ts`). Absent or of size 1: one process.
+   */
+  sync?: BatchNormSync;
 }
 
 /** Options of {@link batchNormAct}: batch norm's, plus what is fused after it. */
@@ -65,7 +80,7 @@ function checkArgs(
   x: Tensor,
   params: BatchNormParams,
   state: BatchNormState,
-  opts: { momentum: number; eps: number; splits: number; training: boolean },
+  opts: { momentum: number; eps: number; splits: number; training: boolean; ranks: number },
   residual: Tensor | null,
 ): void {
   checkRank(op, "input x", x, 4);
@@ -107,10 +122,10 @@ function checkArgs(
       `Cannot run ${op}: batch of ${n} images does not divide into ${splits} splits`,
     );
   }
-  if ((n / splits) * h * w <= 1) {
+  if ((n / splits) * h * w * opts.ranks <= 1) {
     throw new RangeError(
       `Cannot run ${op} in training mode: each channel${splits > 1 ? " of each split" : ""} has ${
-        (n / splits) * h * w
+        (n / splits) * h * w * opts.ranks
       } value(s), expected more than 1 (input ${fmtShape(x.shape)})`,
     );
   }
@@ -160,9 +175,14 @@ function batchNormImpl(
 ): BatchNormResult {
   const momentum = opts.momentum ?? 0.1;
   const eps = opts.eps ?? 1e-5;
-  const splits = opts.splits ?? 1;
+  const globalSplits = opts.splits ?? 1;
   const training = opts.training;
-  checkArgs(op, x, params, state, { momentum, eps, splits, training }, residual);
+  const sync = opts.sync && opts.sync.size > 1 ? opts.sync : null;
+  const plan = training && sync ? batchNormPlan(globalSplits, sync.size, sync.rank) : null;
+  // Splits of this rank's images, and ranks per group (values per channel multiply by it).
+  const splits = plan === null ? globalSplits : plan.kind === "local" ? plan.localSplits : 1;
+  const ranks = plan?.kind === "sync" ? plan.take : 1;
+  checkArgs(op, x, params, state, { momentum, eps, splits, training, ranks }, residual);
   const ctx = x.ctx;
   const { weight, bias } = params;
   const { runningMean, runningVar } = state;
@@ -174,6 +194,20 @@ function batchNormImpl(
       runningMean: ctx.view(runningMean, runningMean.shape),
       runningVar: ctx.view(runningVar, runningVar.shape),
     };
+  }
+  if (plan?.kind === "sync") {
+    const core = syncBatchNormTrain(x, weight, bias, eps, { residual, relu }, sync!, plan);
+    const count = core.count;
+    const newMean = blendSplitStats(core.mean, runningMean, 1, momentum, 1 - momentum);
+    const newVar = blendSplitStats(
+      core.variance,
+      runningVar,
+      1,
+      (momentum * count) / (count - 1),
+      1 - momentum,
+    );
+    if (!core.y.node) { for (const t of [core.mean, core.variance]) t.dispose(); }
+    return { y: core.y, runningMean: newMean, runningVar: newVar };
   }
   const [n, c, h, w] = x.shape;
   const temps: Tensor[] = [];
@@ -197,12 +231,20 @@ function batchNormImpl(
     temps.push(core.y);
   }
   const count = (n / splits) * h * w;
-  const newMean = blendSplitStats(core.mean, runningMean, splits, momentum / splits, 1 - momentum);
+  let [means, variances] = [core.mean, core.variance];
+  if (plan?.kind === "local") {
+    // Every group's statistics, so that every rank updates its buffers as one process would.
+    means = gatherSplitStats(core.mean, sync!);
+    variances = gatherSplitStats(core.variance, sync!);
+    temps.push(means, variances);
+  }
+  const s = globalSplits;
+  const newMean = blendSplitStats(means, runningMean, s, momentum / s, 1 - momentum);
   const newVar = blendSplitStats(
-    core.variance,
+    variances,
     runningVar,
-    splits,
-    (momentum * count) / (count - 1) / splits,
+    s,
+    (momentum * count) / (count - 1) / s,
     1 - momentum,
   );
   // Without an autodiff node nothing refers to the intermediates; with one, the graph needs them

@@ -14,6 +14,7 @@ export {
   type BatchNormResult,
   type BatchNormState,
 } from "./batch_norm.ts";
+export { type BatchNormPlan, batchNormPlan, type BatchNormSync } from "./batch_norm_sync.ts";
 export { conv2d, type Conv2dOptions } from "./conv.ts";
 export { crossEntropy, oneHot } from "./cross_entropy.ts";
 export { add, mul, scale, sub } from "./elementwise.ts";

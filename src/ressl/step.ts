@@ -27,14 +27,16 @@ import {
   resnetForward,
   type ResNetParams,
 } from "../nn/mod.ts";
-import { add, l2Normalize, permuteRows, scale } from "../ops/mod.ts";
+import { add, type BatchNormSync, l2Normalize, permuteRows, scale, sliceRows } from "../ops/mod.ts";
+import type { DeviceComm } from "../dist/device_comm.ts";
+import { type GradientBucketOptions, GradientBuckets } from "../dist/grad_buckets.ts";
 import { type LarsOptions, larsStep } from "../optim/lars.ts";
 import type { ParamPredicate } from "../optim/params.ts";
 import { warmupCosineLr, type WarmupCosineOptions } from "../optim/schedule.ts";
 import { type SgdState, sgdStep } from "../optim/sgd.ts";
-import { valueAndGrad } from "../tensor/autodiff.ts";
+import { record, valueAndGrad } from "../tensor/autodiff.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { disposeTree } from "../tensor/tree.ts";
+import { disposeTree, flattenTree, mapTree } from "../tensor/tree.ts";
 import { emaMomentum, type EmaSchedule, emaTiming, emaUpdate } from "./ema.ts";
 import { relationLoss } from "./loss.ts";
 import { checkQueueBatch, enqueue, type Queue } from "./queue.ts";
@@ -127,11 +129,128 @@ export type TrainStep = (
 ) => { state: TrainState; metrics: StepMetrics };
 
 /**
+ * Data-parallel training (one process per rank, W ranks): each rank's batch is the strided slice
+ * r, r + W, r + 2W, ... of the global batch (`--batch-size` stays global), and a step on W ranks
+ * computes what the same step computes on one process (see `runParallelTeacher` and
+ * `ops/batch_norm_sync.ts`): BN groups over the global batch, the teacher's shuffle over the
+ * global batch (weak views gathered, the same permutation from the step key on every rank, k
+ * gathered and unshuffled), every rank enqueues all B keys (identical queues), gradients and the
+ * loss averaged over the ranks (buckets overlapping backward).
+ */
+export interface StepParallel extends GradientBucketOptions {
+  /** Collectives on the backend's storages (MPI through the host on CPUs, NCCL on GPUs). */
+  comm: DeviceComm;
+}
+
+/**
  * The teacher's batch shuffle of a step: `x_shuffled[i] = x[perm[i]]` (official
  * `_batch_shuffle_single_gpu`, drawn here from the step key instead of `torch.randperm`).
  */
 export function teacherShuffle(key: RngKey, n: number): Int32Array {
   return permutation(foldIn(key, nameId("shuffle")), n);
+}
+
+/** The ranks of a parallel step, or null for one process. */
+interface Ranks {
+  rank: number;
+  size: number;
+  comm: DeviceComm;
+  bnSync: BatchNormSync;
+}
+
+function ranksOf(parallel: StepParallel | undefined): Ranks | null {
+  if (parallel === undefined || parallel.comm.comm.size === 1) return null;
+  const dc = parallel.comm;
+  const { rank, size } = dc.comm;
+  return { rank, size, comm: dc, bnSync: { rank, size, allgather: (s, r) => dc.allgather(s, r) } };
+}
+
+/** Every rank's `x` (same shape) stacked in rank order along the first dimension. */
+function gatherAll(x: Tensor, p: Ranks): Tensor {
+  const out = x.ctx.empty([p.size * x.shape[0], ...x.shape.slice(1)]);
+  p.comm.allgather(x.storage, out.storage);
+  return out;
+}
+
+/** Rows `rows` (distinct) of `x`, in that order (no gradient). */
+function takeRows(x: Tensor, rows: Int32Array): Tensor {
+  const n = x.shape[0];
+  const perm = new Int32Array(n);
+  const used = new Uint8Array(n);
+  rows.forEach((r, i) => {
+    perm[i] = r;
+    used[r] = 1;
+  });
+  let j = rows.length;
+  for (let r = 0; r < n; r++) if (!used[r]) perm[j++] = r;
+  const all = permuteRows(x, perm);
+  if (rows.length === n) return all;
+  const part = sliceRows(all, 0, rows.length);
+  all.dispose();
+  return part;
+}
+
+/**
+ * The teacher of a parallel step. Global image g (position g of the global batch) is row
+ * `(g % W) b + floor(g / W)` of a gather of the ranks' b rows each. With the shuffle, rank r runs
+ * the shuffled positions r, r + W, ... (so BN groups, counted over positions, are those of one
+ * process), then the keys are gathered and unshuffled. Returns the B keys in global order and this
+ * rank's b.
+ */
+function parallelTeacherKeys(
+  teacher: { params: NetParams; buffers: ResNetBuffers },
+  x: Tensor,
+  key: RngKey,
+  config: TrainStepConfig,
+  p: Ranks,
+): { kGlobal: Tensor; kLocal: Tensor; buffers: ResNetBuffers } {
+  const ctx = x.ctx;
+  const { rank, size } = p;
+  const b = x.shape[0];
+  const total = b * size;
+  const rowOf = (g: number) => (g % size) * b + Math.floor(g / size);
+  const mine = Int32Array.from({ length: b }, (_, i) => i * size + rank);
+  return ctx.noGrad(() =>
+    ctx.scope(() => {
+      const perm = config.shuffleTeacher ? teacherShuffle(key, total) : null;
+      let input = x;
+      if (perm) {
+        const all = gatherAll(x, p);
+        input = takeRows(all, mine.map((pos) => rowOf(perm[pos])));
+        all.dispose();
+      }
+      const out = resnetForward(teacher.params.backbone, teacher.buffers, input, {
+        training: true,
+        bnSplits: config.bnSplits,
+        maxPool: config.maxPool,
+        bnSync: p.bnSync,
+      });
+      const z = l2Normalize(headForward(teacher.params.head, out.features));
+      const gathered = gatherAll(z, p);
+      const order = new Int32Array(total);
+      if (perm) perm.forEach((g, pos) => (order[g] = rowOf(pos)));
+      else order.forEach((_, g) => (order[g] = rowOf(g)));
+      const kGlobal = permuteRows(gathered, order);
+      const kLocal = perm ? takeRows(kGlobal, mine) : z;
+      return { kGlobal, kLocal, buffers: out.buffers };
+    })
+  );
+}
+
+/**
+ * `params` with an identity node on every tensor whose backward hands the tensor's complete
+ * gradient to `buckets` (leaf i of `flattenTree` order) the moment backward has produced it.
+ */
+function watchGradients(params: NetParams, buckets: GradientBuckets): NetParams {
+  const index = new Map(flattenTree(params).map(([path], i) => [path, i]));
+  return mapTree(params, (t, path) => {
+    const i = index.get(path)!;
+    const out = t.ctx.view(t, t.shape);
+    return record(out, [t], (dy) => {
+      buckets.ready(i, dy.storage);
+      return [dy];
+    });
+  });
 }
 
 /** `k` [B, D] of the teacher on the weak view, and its new BN buffers (no gradient). */
@@ -161,14 +280,32 @@ function teacherKeys(
   );
 }
 
-/** Builds the step function of a configuration. */
-export function createTrainStep(config: TrainStepConfig): TrainStep {
+/**
+ * Builds the step function of a configuration; with `parallel` (a job of several ranks), the
+ * data-parallel step (see {@link StepParallel}).
+ */
+export function createTrainStep(config: TrainStepConfig, parallel?: StepParallel): TrainStep {
+  const ranks = ranksOf(parallel);
+  if (ranks && config.maskedBatchKeys) {
+    throw new RangeError(
+      "Cannot train the masked current-batch-keys variant (ressl.maskedBatchKeys) on several " +
+        "processes yet: run it in one process",
+    );
+  }
   const lrAt = typeof config.lr === "function"
     ? config.lr
     : (step: number) => warmupCosineLr(step, config.lr as WarmupCosineOptions);
   const timing = emaTiming(config.ema);
   const lossOf = valueAndGrad(
-    (params: NetParams, buffers: ResNetBuffers, xs: Tensor[], k: Tensor, queue: Tensor) => {
+    (
+      net: NetParams,
+      buffers: ResNetBuffers,
+      xs: Tensor[],
+      k: Tensor,
+      queue: Tensor,
+      buckets: GradientBuckets | null,
+    ) => {
+      const params = buckets ? watchGradients(net, buckets) : net;
       // The crops go through the student one after the other; BN running statistics are updated
       // by each forward in turn, as a PyTorch module called once per crop.
       let bufs = buffers;
@@ -178,6 +315,7 @@ export function createTrainStep(config: TrainStepConfig): TrainStep {
           training: true,
           bnSplits: config.bnSplits,
           maxPool: config.maxPool,
+          bnSync: ranks?.bnSync,
         });
         bufs = out.buffers;
         const q = l2Normalize(headForward(params.head, out.features));
@@ -203,25 +341,42 @@ export function createTrainStep(config: TrainStepConfig): TrainStep {
         );
       }
     }
-    checkQueueBatch(state.queue.data.shape[0], n);
+    if (!ranks) checkQueueBatch(state.queue.data.shape[0], n);
     const m = emaMomentum(config.ema, state.step);
     const lr = lrAt(state.step);
     const teacherParams = timing === "start"
       ? emaUpdate(state.teacher.params, state.student.params, m)
       : state.teacher.params;
-    const t = teacherKeys(
-      { params: teacherParams, buffers: state.teacher.buffers },
-      batch.weak,
-      key,
-      config,
-    );
-    const r = lossOf(
-      state.student.params,
-      state.student.buffers,
-      [batch.strong, ...(batch.extraStrong ?? [])],
-      t.k,
-      state.queue.data,
-    );
+    const teacher = { params: teacherParams, buffers: state.teacher.buffers };
+    const t = ranks
+      ? parallelTeacherKeys(teacher, batch.weak, key, config, ranks)
+      : (({ k, buffers }) => ({ kGlobal: k, kLocal: k, buffers }))(
+        teacherKeys(teacher, batch.weak, key, config),
+      );
+    if (ranks) checkQueueBatch(state.queue.data.shape[0], t.kGlobal.shape[0]);
+    const buckets = ranks
+      ? new GradientBuckets(
+        ranks.comm,
+        flattenTree(state.student.params).map(([, p]) => p.size),
+        parallel,
+      )
+      : null;
+    let r;
+    try {
+      r = lossOf(
+        state.student.params,
+        state.student.buffers,
+        [batch.strong, ...(batch.extraStrong ?? [])],
+        t.kLocal,
+        state.queue.data,
+        buckets,
+      );
+    } catch (e) {
+      buckets?.dispose();
+      throw e;
+    }
+    // The ranks' average gradient and loss, written into r's tensors.
+    buckets?.finish(flattenTree(r.grads).map(([, g]) => g.storage), r.value.storage);
     const o = config.optimizer;
     const opts = {
       lr,
@@ -236,8 +391,9 @@ export function createTrainStep(config: TrainStepConfig): TrainStep {
     disposeTree(r.grads);
     let newTeacherParams = teacherParams;
     if (timing === "end") newTeacherParams = emaUpdate(teacherParams, next.params, m);
-    const queue = enqueue(state.queue, t.k);
-    t.k.dispose();
+    const queue = enqueue(state.queue, t.kGlobal);
+    if (t.kLocal !== t.kGlobal) t.kLocal.dispose();
+    t.kGlobal.dispose();
     return {
       state: {
         student: { params: next.params, buffers: r.aux },

@@ -36,6 +36,14 @@ import { resumeMetrics } from "./resume.ts";
 import { claimRunFolder } from "./run_folder.ts";
 import { trainViews } from "./views.ts";
 import { deviceBatchViews } from "./device_views.ts";
+import {
+  agreeStop,
+  broadcastState,
+  isWriter,
+  NO_METRICS,
+  runComm,
+  type TrainParallel,
+} from "./distributed.ts";
 
 /** Options of {@link runTraining}. */
 export interface TrainRunOptions {
@@ -72,6 +80,11 @@ export interface TrainRunOptions {
   initialize?: (state: TrainState) => Promise<TrainState>;
   /** Written into config.json beside the config (backend, library versions, command line). */
   runInfo?: Record<string, unknown>;
+  /**
+   * Data-parallel training over several processes (`distributed.ts`): each rank takes its slice
+   * of every global batch; rank 0 alone writes the run folder. Absent: one process.
+   */
+  parallel?: TrainParallel;
 }
 
 /** What a run did. */
@@ -97,6 +110,7 @@ export interface TrainRunResult {
 /** Runs (or resumes) a training run; see the module doc. */
 export async function runTraining(opts: TrainRunOptions): Promise<TrainRunResult> {
   const { outDir } = opts;
+  if (!isWriter(opts.parallel)) return await runLocked(opts); // rank 0 holds the lock
   const claim = await claimRunFolder(outDir); // the lock: one trainer per run folder
   try {
     for (const m of claim.messages) opts.progress?.message(m);
@@ -121,7 +135,12 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
     batchSize: config.batchSize,
     workers: opts.workers ?? 0,
     viewsOn,
+    shard: opts.parallel
+      ? { rank: opts.parallel.comm.comm.rank, count: opts.parallel.comm.comm.size }
+      : undefined,
   });
+  const writer = isWriter(opts.parallel);
+  const comm = runComm(opts.parallel);
   try {
     const spe = loader.batchesPerEpoch();
     if (spe === 0) {
@@ -133,7 +152,10 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
     const limit = Math.min(totalSteps, opts.maxSteps ?? Infinity);
     const checkpointer = new Checkpointer({ outDir, config, dataset: opts.dataset });
     let state: TrainState;
-    if (opts.resume !== undefined) {
+    if (!writer) {
+      // Shapes only: broadcastState below makes it rank 0's fresh, resumed or initialised state.
+      state = initTrainState(ctx, config);
+    } else if (opts.resume !== undefined) {
       const resumed = await checkpointer.resume(ctx, opts.resume);
       state = resumed.state;
       opts.progress?.message(`resumed from ${resumed.path} at step ${state.step}`);
@@ -151,6 +173,7 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
       state = initTrainState(ctx, config);
       if (opts.initialize) state = await opts.initialize(state);
     }
+    if (opts.parallel) state = broadcastState(state, opts.parallel.comm);
     const startStep = state.step;
     const t0 = performance.now();
     const elapsed = () => (performance.now() - t0) / 1000;
@@ -184,13 +207,16 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
     let log: MetricsLog | undefined;
     let flusher: MetricsFlusher | undefined;
     try {
-      await writeFileAtomic(
-        join(outDir, "config.json"),
-        JSON.stringify({ config, run: opts.runInfo ?? {} }, null, 2) + "\n",
-      );
-      log = MetricsLog.open(metricsPath);
+      if (writer) {
+        await writeFileAtomic(
+          join(outDir, "config.json"),
+          JSON.stringify({ config, run: opts.runInfo ?? {} }, null, 2) + "\n",
+        );
+        log = MetricsLog.open(metricsPath);
+      }
+      const sink = log ?? NO_METRICS;
       flusher = new MetricsFlusher({
-        sink: log,
+        sink,
         progress: opts.progress,
         batchSize: config.batchSize,
         epochs: config.epochs,
@@ -200,9 +226,11 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
         elapsed: trainSeconds,
         lastCheckpoint: () => checkpointer.last?.path,
       });
-      const step = createTrainStep(trainStepConfig(config, spe));
+      const step = createTrainStep(trainStepConfig(config, spe), opts.parallel);
       const [c, s] = [config.model.inChannels, config.image.size];
-      const stopRequested = () => opts.stop?.requested === true;
+      // Every rank stops at the same step: a request on any rank is shared after each step.
+      let stopAgreed = false;
+      const stopRequested = () => stopAgreed;
       const progress = opts.progress;
       progress?.activity(
         `step ${state.step}/${limit}: starting (the first steps build the kernels)`,
@@ -228,6 +256,7 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
           disposeTrainState(state);
           state = next.state;
           flusher.push(state.step, next.metrics.loss, next.metrics.lr);
+          stopAgreed = agreeStop(comm, opts.stop?.requested === true);
           const stopping = stopRequested() || state.step >= limit;
           if (state.step % config.logEvery === 0 || stopping) flusher.flush(epoch);
           if (stopping) break;
@@ -265,8 +294,8 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
               }% (${opts.knnData!.test.length} test images, ${seconds.toFixed(1)} s)`,
             );
           }
-          log.write(record);
-          if (checkpointer.dueAfterEpoch(epoch)) {
+          sink.write(record);
+          if (writer && checkpointer.dueAfterEpoch(epoch)) {
             progress?.activity(`epoch ${epoch + 1}: writing the checkpoint`);
             cost.checkpoint = (await paused(() => checkpointer.save(state, epoch))).seconds;
           }
@@ -279,7 +308,7 @@ async function runLocked(opts: TrainRunOptions): Promise<TrainRunResult> {
         : state.step < totalSteps
         ? "max-steps"
         : "end";
-      if (!checkpointer.holds(state.step)) {
+      if (writer && !checkpointer.holds(state.step)) {
         progress?.activity(`step ${state.step}: writing the checkpoint`);
         await paused(() => checkpointer.save(state, Math.floor(state.step / spe)));
       }
