@@ -152,8 +152,8 @@ export class Loader implements AsyncDisposable {
       workers,
       prefetch: Math.max(1, 2 * workers),
       viewsOn: "host",
-      shard: { rank: 0, count: 1 },
       ...options,
+      shard: options.shard ?? { rank: 0, count: 1 },
       extra: options.extra ?? [],
     };
     const { dataset, batchSize, shard } = this.options;
