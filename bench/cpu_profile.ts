@@ -23,6 +23,7 @@ import { median } from "./step_cases.ts";
 /** Backend variants `--variants` may name. */
 export const CPU_VARIANTS: Record<string, CpuBackendOptions> = {
   default: {},
+  direct: { tuning: { winograd: false } },
 };
 
 /** Entry point: prints the tables and returns them. */

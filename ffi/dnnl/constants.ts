@@ -80,6 +80,7 @@ export const PropKind = {
 /** `dnnl_alg_kind_t` values used here. */
 export const AlgKind = {
   convolutionDirect: 1,
+  convolutionWinograd: 2,
   convolutionAuto: 3,
   eltwiseRelu: 31,
   eltwiseReluUseDstForBwd: 256,

@@ -26,6 +26,7 @@ import { checkStorage, validateKernel } from "../validate.ts";
 import { allocHostArray, hostArrayDType } from "../reference/storage.ts";
 import { CpuIsa, dnnlBuildHash, type DnnlLibrary, loadDnnl } from "../../../ffi/dnnl/mod.ts";
 import { CpuRuntime } from "./runtime.ts";
+import type { CpuTuning } from "./tuning.ts";
 import { CpuStorage, viewOf } from "./storage.ts";
 import { cpu } from "./validate.ts";
 import * as elt from "./eltwise.ts";
@@ -49,6 +50,8 @@ export interface CpuBackendOptions {
   threads?: number;
   /** A loaded oneDNN (default: `loadDnnl()`). */
   lib?: DnnlLibrary;
+  /** Speed settings (default: {@link DEFAULT_TUNING}, every speed-up on). */
+  tuning?: Partial<CpuTuning>;
 }
 
 /** oneDNN implementation of {@link Backend}. Create one with {@link createCpuBackend}. */
@@ -62,9 +65,9 @@ export class CpuBackend implements Backend {
   #live = 0;
   #disposed = false;
 
-  constructor(lib: DnnlLibrary, threads: number) {
+  constructor(lib: DnnlLibrary, threads: number, tuning: Partial<CpuTuning> = {}) {
     lib.setThreads(threads);
-    this.rt = new CpuRuntime(lib, this);
+    this.rt = new CpuRuntime(lib, this, tuning);
     this.versions = Object.freeze({
       onednn: lib.version,
       onednnBuild: dnnlBuildHash(lib.symbols),
@@ -390,5 +393,5 @@ export function createCpuBackend(opts: CpuBackendOptions = {}): CpuBackend {
       `Cannot create the cpu backend with ${threads} threads: use an integer >= 1`,
     );
   }
-  return new CpuBackend(opts.lib ?? loadDnnl(), threads);
+  return new CpuBackend(opts.lib ?? loadDnnl(), threads, opts.tuning);
 }

@@ -9,11 +9,18 @@
  * @module
  */
 
-import { AlgKind, Arg, checkStatus, DNNL_SIZEOF, PropKind } from "../../../ffi/dnnl/mod.ts";
+import {
+  AlgKind,
+  Arg,
+  checkStatus,
+  DataType,
+  DNNL_SIZEOF,
+  PropKind,
+} from "../../../ffi/dnnl/mod.ts";
 import type { Conv2dGeometry } from "../backend.ts";
 import { dimsT } from "./memdesc.ts";
 import type { Primitive } from "./primitive.ts";
-import type { CpuRuntime } from "./runtime.ts";
+import type { CpuRuntime, PrimitiveSpec } from "./runtime.ts";
 import type { CpuStorage } from "./storage.ts";
 
 function geomKey(g: Conv2dGeometry, dataType: number): string {
@@ -43,27 +50,76 @@ function descs(rt: CpuRuntime, g: Conv2dGeometry, dt: number): ConvDescs {
   };
 }
 
-function forwardPrimitive(rt: CpuRuntime, g: Conv2dGeometry, dt: number): Primitive {
-  return rt.primitive(`conv.fwd:${geomKey(g, dt)}`, "convolution forward", () => {
-    const d = descs(rt, g, dt);
-    const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
-    checkStatus(
-      rt.sym.dnnl_convolution_forward_desc_init(
-        op,
-        PropKind.forwardTraining,
-        AlgKind.convolutionDirect,
-        d.src,
-        d.weights,
-        null,
-        d.dst,
-        d.strides,
-        d.padL,
-        d.padR,
-      ),
-      `describe convolution [${geomKey(g, dt)}]`,
-    );
-    return { pd: rt.createPd(op, "convolution"), args: [Arg.src, Arg.weights, Arg.dst] };
-  });
+/** Which pass of a convolution a primitive computes. */
+type Pass = "fwd" | "bwd_data" | "bwd_weights";
+
+/** Channels (in and out) from which Winograd beats the direct kernels, per pass (1 core, 2.6.3). */
+const WINOGRAD_MIN_CHANNELS: Readonly<Record<Pass, number>> = {
+  // Forward and backward-data: faster from 16 channels (1.1x at 16x28x28, 2x at 64x28x28); the
+  // 1- and 3-channel stems are 4-10x slower in Winograd.
+  fwd: 16,
+  bwd_data: 16,
+  // Backward-weights: 8 % slower at 16 and 32 channels, 1.3-3.5x faster from 64.
+  bwd_weights: 64,
+};
+
+/**
+ * The algorithm of one pass of a convolution: Winograd for f32 3x3 stride-1 convolutions with
+ * enough channels when the backend's tuning allows it, else direct. A pure function of the
+ * geometry and dtype (measurements behind the thresholds: docs/benchmarks.md, "Convolutions
+ * alone").
+ */
+export function convAlgorithm(rt: CpuRuntime, g: Conv2dGeometry, dt: number, pass: Pass): number {
+  const wino = rt.tuning.winograd && dt === DataType.f32 && g.r === 3 && g.s === 3 &&
+    g.strideH === 1 && g.strideW === 1 && g.padH <= 1 && g.padW <= 1 &&
+    Math.min(g.c, g.k) >= WINOGRAD_MIN_CHANNELS[pass];
+  return wino ? AlgKind.convolutionWinograd : AlgKind.convolutionDirect;
+}
+
+/**
+ * A primitive built by `make(alg)`; where oneDNN has no Winograd implementation for the shape
+ * (`dnnl_unimplemented`), the direct algorithm instead.
+ */
+function withFallback(
+  alg: number,
+  make: (alg: number) => PrimitiveSpec,
+): PrimitiveSpec {
+  if (alg === AlgKind.convolutionDirect) return make(alg);
+  try {
+    return make(alg);
+  } catch (e) {
+    if (!(e instanceof Error) || !e.message.includes("dnnl_unimplemented")) throw e;
+    return make(AlgKind.convolutionDirect);
+  }
+}
+
+function algName(alg: number): string {
+  return alg === AlgKind.convolutionWinograd ? "winograd" : "direct";
+}
+
+function forwardPrimitive(rt: CpuRuntime, g: Conv2dGeometry, dt: number, alg: number): Primitive {
+  const key = `conv.fwd:${algName(alg)}:${geomKey(g, dt)}`;
+  return rt.primitive(key, "convolution forward", () =>
+    withFallback(alg, (a) => {
+      const d = descs(rt, g, dt);
+      const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
+      checkStatus(
+        rt.sym.dnnl_convolution_forward_desc_init(
+          op,
+          PropKind.forwardTraining,
+          a,
+          d.src,
+          d.weights,
+          null,
+          d.dst,
+          d.strides,
+          d.padL,
+          d.padR,
+        ),
+        `describe convolution [${geomKey(g, dt)}]`,
+      );
+      return { pd: rt.createPd(op, "convolution"), args: [Arg.src, Arg.weights, Arg.dst] };
+    }));
 }
 
 /** y = conv(x, w). */
@@ -74,7 +130,8 @@ export function conv2dForward(
   y: CpuStorage,
   g: Conv2dGeometry,
 ): void {
-  const p = forwardPrimitive(rt, g, x.dataType);
+  const dt = x.dataType;
+  const p = forwardPrimitive(rt, g, dt, convAlgorithm(rt, g, dt, "fwd"));
   rt.run(p, [x, w], [y]);
 }
 
@@ -88,28 +145,34 @@ export function conv2dBackwardData(
 ): void {
   const dt = dy.dataType;
   const key = geomKey(g, dt);
-  const p = rt.primitive(`conv.bwd_data:${key}`, "convolution backward-data", () => {
-    const hint = forwardPrimitive(rt, g, dt).pd;
-    const d = descs(rt, g, dt);
-    const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
-    checkStatus(
-      rt.sym.dnnl_convolution_backward_data_desc_init(
-        op,
-        AlgKind.convolutionDirect,
-        d.src,
-        d.weights,
-        d.dst,
-        d.strides,
-        d.padL,
-        d.padR,
-      ),
-      `describe convolution backward-data [${key}]`,
-    );
-    return {
-      pd: rt.createPd(op, "convolution backward-data", hint),
-      args: [Arg.diffDst, Arg.weights, Arg.diffSrc],
-    };
-  });
+  const alg = convAlgorithm(rt, g, dt, "bwd_data");
+  const p = rt.primitive(
+    `conv.bwd_data:${algName(alg)}:${key}`,
+    "convolution backward-data",
+    () =>
+      withFallback(alg, (a) => {
+        const hint = forwardPrimitive(rt, g, dt, a).pd;
+        const d = descs(rt, g, dt);
+        const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
+        checkStatus(
+          rt.sym.dnnl_convolution_backward_data_desc_init(
+            op,
+            a,
+            d.src,
+            d.weights,
+            d.dst,
+            d.strides,
+            d.padL,
+            d.padR,
+          ),
+          `describe convolution backward-data [${key}]`,
+        );
+        return {
+          pd: rt.createPd(op, "convolution backward-data", hint),
+          args: [Arg.diffDst, Arg.weights, Arg.diffSrc],
+        };
+      }),
+  );
   rt.run(p, [dy, w], [dx]);
 }
 
@@ -123,28 +186,34 @@ export function conv2dBackwardWeights(
 ): void {
   const dt = x.dataType;
   const key = geomKey(g, dt);
-  const p = rt.primitive(`conv.bwd_weights:${key}`, "convolution backward-weights", () => {
-    const hint = forwardPrimitive(rt, g, dt).pd;
-    const d = descs(rt, g, dt);
-    const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
-    checkStatus(
-      rt.sym.dnnl_convolution_backward_weights_desc_init(
-        op,
-        AlgKind.convolutionDirect,
-        d.src,
-        d.weights,
-        null,
-        d.dst,
-        d.strides,
-        d.padL,
-        d.padR,
-      ),
-      `describe convolution backward-weights [${key}]`,
-    );
-    return {
-      pd: rt.createPd(op, "convolution backward-weights", hint),
-      args: [Arg.src, Arg.diffDst, Arg.diffWeights],
-    };
-  });
+  const alg = convAlgorithm(rt, g, dt, "bwd_weights");
+  const p = rt.primitive(
+    `conv.bwd_weights:${algName(alg)}:${key}`,
+    "convolution backward-weights",
+    () =>
+      withFallback(alg, (a) => {
+        const hint = forwardPrimitive(rt, g, dt, a).pd;
+        const d = descs(rt, g, dt);
+        const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
+        checkStatus(
+          rt.sym.dnnl_convolution_backward_weights_desc_init(
+            op,
+            a,
+            d.src,
+            d.weights,
+            null,
+            d.dst,
+            d.strides,
+            d.padL,
+            d.padR,
+          ),
+          `describe convolution backward-weights [${key}]`,
+        );
+        return {
+          pd: rt.createPd(op, "convolution backward-weights", hint),
+          args: [Arg.src, Arg.diffDst, Arg.diffWeights],
+        };
+      }),
+  );
   rt.run(p, [x, dy], [dw]);
 }

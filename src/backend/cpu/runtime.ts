@@ -25,6 +25,7 @@ import { type MemDesc, MemDescTable } from "./memdesc.ts";
 import { Primitive } from "./primitive.ts";
 import { CpuStorage, dtypeOfDataType, ELEMENT_BYTES } from "./storage.ts";
 import type { Backend } from "../backend.ts";
+import { type CpuTuning, DEFAULT_TUNING } from "./tuning.ts";
 
 /** Copies of at least this many bytes run as a (multi-threaded) oneDNN reorder. */
 const PARALLEL_COPY_BYTES = 1 << 20;
@@ -58,9 +59,12 @@ export class CpuRuntime {
   readonly #scalarPtrs: Deno.PointerObject[] = [];
   /** Prints each primitive's implementation when created (`RESSL_DNNL_VERBOSE=1`). */
   readonly verbose: boolean;
+  /** Speed settings (fixed for the backend's life). */
+  readonly tuning: Readonly<CpuTuning>;
 
-  constructor(lib: DnnlLibrary, backend: Backend) {
+  constructor(lib: DnnlLibrary, backend: Backend, tuning: Partial<CpuTuning> = {}) {
     this.backend = backend;
+    this.tuning = Object.freeze({ ...DEFAULT_TUNING, ...tuning });
     this.lib = lib;
     this.sym = lib.symbols;
     const out = new BigUint64Array(1);
