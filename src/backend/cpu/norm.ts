@@ -28,7 +28,7 @@ import {
 } from "../../../ffi/dnnl/mod.ts";
 import type { BatchNormGeometry, Opts } from "../backend.ts";
 import { withAttr } from "./attr.ts";
-import { reluBackward } from "./eltwise.ts";
+import { relu as reluKernel, reluBackward } from "./eltwise.ts";
 import type { MemDesc } from "./memdesc.ts";
 import type { Primitive } from "./primitive.ts";
 import type { CpuRuntime } from "./runtime.ts";
@@ -112,7 +112,31 @@ function residualAdd(
   relu: boolean,
 ): void {
   // In place: y is both src0 and dst (oneDNN's binary allows it); it already has layout `md`.
-  rt.run(addPrimitive(rt, md, md, relu), [y, residual], [y]);
+  addInPlace(rt, md, md, y, residual, relu);
+}
+
+/** Whether a blocked layout pads its channels (e.g. aBcd16b holding 4 or 8 channels). */
+function channelPadded(md: MemDesc): boolean {
+  return !md.plain && md.size > md.count * (md.dataType === DataType.f32 ? 4 : 2);
+}
+
+/**
+ * dst = act(dst + residual) in place. oneDNN 2.6.3's binary add with a ReLU post-op (`jit:uni`)
+ * computes wrong values on channel-padded blocked layouts (aBcd16b with 4 or 8 channels: ResNets of
+ * width 4 and 8 differed from the reference by ~2, found by the CUDA backend's parity runs), so
+ * there the ReLU runs as its own in-place pass after a plain add.
+ */
+function addInPlace(
+  rt: CpuRuntime,
+  md: MemDesc,
+  resMd: MemDesc,
+  dst: CpuStorage,
+  residual: CpuStorage,
+  relu: boolean,
+): void {
+  const separate = relu && channelPadded(md);
+  rt.run(addPrimitive(rt, md, resMd, relu && !separate), [dst, residual], [dst]);
+  if (separate) reluKernel(rt, dst, dst, md.count);
 }
 
 /**
@@ -137,7 +161,7 @@ function forwardViaF32(
     const stats = [cpu(o.mean), cpu(o.variance)];
     if (training) rt.run(p, [z, ...scale], [z, ...stats]);
     else rt.run(p, [z, ...scale, ...stats], [z]);
-    rt.run(addPrimitive(rt, mdF, md, o.relu === true), [z, residual], [z]);
+    addInPlace(rt, mdF, md, z, residual, o.relu === true);
     rt.convert(z, mdF, y, md);
   });
 }
