@@ -24,6 +24,8 @@ import { median } from "./step_cases.ts";
 export const CPU_VARIANTS: Record<string, CpuBackendOptions> = {
   default: {},
   direct: { tuning: { winograd: false } },
+  bn2: { tuning: { parallelBatchNorm: true } },
+  allpar: { tuning: { parallelMinBytes: 0, parallelBatchNorm: true } },
 };
 
 /** Entry point: prints the tables and returns them. */

@@ -67,7 +67,7 @@ export class CpuBackend implements Backend {
 
   constructor(lib: DnnlLibrary, threads: number, tuning: Partial<CpuTuning> = {}) {
     lib.setThreads(threads);
-    this.rt = new CpuRuntime(lib, this, tuning);
+    this.rt = new CpuRuntime(lib, this, threads, tuning);
     this.versions = Object.freeze({
       onednn: lib.version,
       onednnBuild: dnnlBuildHash(lib.symbols),

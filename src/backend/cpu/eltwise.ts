@@ -20,6 +20,7 @@ import {
   PropKind,
 } from "../../../ffi/dnnl/mod.ts";
 import { withAttr } from "./attr.ts";
+import { elementwiseThreads } from "./threads.ts";
 import type { MemDesc } from "./memdesc.ts";
 import type { CpuRuntime } from "./runtime.ts";
 import type { CpuStorage } from "./storage.ts";
@@ -40,14 +41,15 @@ function eltwiseForward(
   beta: number,
   prop: number,
 ) {
-  return rt.primitive(`eltwise:${prop}:${alg}:${alpha}:${beta}:${md.id}`, "eltwise", () => {
+  const key = `eltwise:${prop}:${alg}:${alpha}:${beta}:${md.id}`;
+  return rt.primitive(key, "eltwise", () => {
     const op = new Uint8Array(DNNL_SIZEOF.eltwiseDesc);
     checkStatus(
       rt.sym.dnnl_eltwise_forward_desc_init(op, prop, alg, md.bytes, alpha, beta),
       `describe eltwise [${md.dims}]`,
     );
     return { pd: rt.createPd(op, "eltwise"), args: [Arg.src, Arg.dst] };
-  });
+  }, elementwiseThreads(rt, md.size));
 }
 
 function linear(rt: CpuRuntime, x: CpuStorage, out: CpuStorage, alpha: number, n: number): void {
@@ -89,7 +91,7 @@ export function reluBackward(
       pd: rt.createPd(op, "relu backward", hint),
       args: [Arg.dst, Arg.diffDst, Arg.diffSrc],
     };
-  });
+  }, elementwiseThreads(rt, md.size));
   rt.run(p, [y, dy], [dx]);
 }
 
@@ -144,7 +146,7 @@ export function scaledAdd(
       args: [Arg.src, Arg.src1, Arg.dst, ...scales.map((s) => Arg.attrInputScales | s)],
       argMds: new Map(scales.map((s) => [Arg.attrInputScales | s, scalar])),
     };
-  });
+  }, elementwiseThreads(rt, md.size));
   rt.run(p, [src0, src1], [out], [s0, s1]);
 }
 
@@ -165,7 +167,7 @@ export function mul(
       `describe binary mul [${md.dims}]`,
     );
     return { pd: rt.createPd(op, "binary mul"), args: [Arg.src, Arg.src1, Arg.dst] };
-  });
+  }, elementwiseThreads(rt, md.size));
   rt.run(p, [a, b], [out]);
 }
 

@@ -13,6 +13,7 @@ import type { Primitive } from "./primitive.ts";
 import type { CpuRuntime } from "./runtime.ts";
 import type { CpuStorage } from "./storage.ts";
 import { matmulBf16 } from "./matmul.ts";
+import { elementwiseThreads } from "./threads.ts";
 import {
   addRowVectorKernel,
   gatherRowsKernel,
@@ -51,6 +52,7 @@ export function gemm(
     for (let i = 0; i < m * n; i++) c[i] = beta === 0 ? 0 : beta * c[i];
     return;
   }
+  rt.setThreads(rt.threads);
   const status = rt.sym.dnnl_sgemm(
     o.transA ? CHAR_T : CHAR_N,
     o.transB ? CHAR_T : CHAR_N,
@@ -82,7 +84,7 @@ function softmaxPrimitive(rt: CpuRuntime, log: boolean, rows: number, cols: numb
       `describe ${name} [${rows}, ${cols}]`,
     );
     return { pd: rt.createPd(op, name), args: [Arg.src, Arg.dst] };
-  });
+  }, elementwiseThreads(rt, 4 * rows * cols));
 }
 
 function softmaxBackwardPrimitive(
@@ -101,7 +103,7 @@ function softmaxBackwardPrimitive(
       : rt.sym.dnnl_softmax_backward_desc_init;
     checkStatus(init(op, md.bytes, md.bytes, 1), `describe ${name} [${rows}, ${cols}]`);
     return { pd: rt.createPd(op, name, hint), args: [Arg.dst, Arg.diffDst, Arg.diffSrc] };
-  });
+  }, elementwiseThreads(rt, 4 * rows * cols));
 }
 
 /** Row-wise softmax (`log`: log-softmax) of a [rows, cols] matrix. */

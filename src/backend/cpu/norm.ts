@@ -29,6 +29,7 @@ import {
 import type { BatchNormGeometry, Opts } from "../backend.ts";
 import { withAttr } from "./attr.ts";
 import { relu as reluKernel, reluBackward } from "./eltwise.ts";
+import { batchNormThreads, elementwiseThreads } from "./threads.ts";
 import type { MemDesc } from "./memdesc.ts";
 import type { Primitive } from "./primitive.ts";
 import type { CpuRuntime } from "./runtime.ts";
@@ -77,7 +78,7 @@ function forwardPrimitive(
       : [Arg.src, Arg.scale, Arg.shift, Arg.mean, Arg.variance, Arg.dst];
     if (training && fuseRelu) args.push(Arg.workspace);
     return { pd: rt.createPd(op, "batch-norm"), args };
-  });
+  }, batchNormThreads(rt, md.size));
 }
 
 /**
@@ -101,7 +102,7 @@ function addPrimitive(rt: CpuRuntime, md: MemDesc, resMd: MemDesc, relu: boolean
       (attr) => rt.createPd(op, "residual add", null, attr),
     );
     return { pd, args: [Arg.src, Arg.src1, Arg.dst] };
-  });
+  }, elementwiseThreads(rt, md.size));
 }
 
 function residualAdd(
@@ -230,7 +231,7 @@ function backwardPrimitive(rt: CpuRuntime, md: MemDesc, eps: number): Primitive 
         Arg.diffShift,
       ],
     };
-  });
+  }, batchNormThreads(rt, md.size));
 }
 
 /**

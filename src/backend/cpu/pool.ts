@@ -24,6 +24,7 @@ import { dimsT, type MemDesc } from "./memdesc.ts";
 import type { Primitive } from "./primitive.ts";
 import type { CpuRuntime } from "./runtime.ts";
 import type { CpuStorage } from "./storage.ts";
+import { elementwiseThreads } from "./threads.ts";
 
 /** x's own layout when it describes [n, c, h, w], else plain [n, c, h, w]. */
 function imageLayout(
@@ -77,7 +78,7 @@ function poolForward(rt: CpuRuntime, md: MemDesc, ps: PoolShape, prop: number): 
       pd: rt.createPd(op, "pooling"),
       args: training ? [Arg.src, Arg.dst, Arg.workspace] : [Arg.src, Arg.dst],
     };
-  });
+  }, elementwiseThreads(rt, md.size));
 }
 
 function poolBackward(rt: CpuRuntime, md: MemDesc, ps: PoolShape, args: number[]): Primitive {
@@ -98,7 +99,7 @@ function poolBackward(rt: CpuRuntime, md: MemDesc, ps: PoolShape, args: number[]
       `describe pooling backward [${md.dims}]`,
     );
     return { pd: rt.createPd(op, "pooling backward", hint), args };
-  });
+  }, elementwiseThreads(rt, md.size));
 }
 
 function maxShape(g: Pool2dGeometry): PoolShape {

@@ -27,6 +27,9 @@ export class Primitive {
   readonly args: readonly number[];
   /** The implementation oneDNN chose (e.g. `jit:avx512_core`). */
   readonly impl: string;
+  /** OpenMP threads it was created for and runs on. */
+  readonly threads: number;
+  readonly #setThreads: (n: number) => void;
   readonly #sym: DnnlSymbols;
   readonly #stream: Deno.PointerObject;
   readonly #prim: Deno.PointerObject;
@@ -43,6 +46,10 @@ export class Primitive {
     pd: Deno.PointerObject;
     args: readonly number[];
     what: string;
+    /** OpenMP threads the descriptor was created under; set again before every execution. */
+    threads: number;
+    /** Sets the calling thread's OpenMP thread count. */
+    setThreads: (n: number) => void;
     /** Descriptors of arguments the primitive descriptor cannot be queried for (runtime scales). */
     argMds?: ReadonlyMap<number, MemDesc>;
   }) {
@@ -52,6 +59,8 @@ export class Primitive {
     this.pd = pd;
     this.what = what;
     this.args = args;
+    this.threads = opts.threads;
+    this.#setThreads = opts.setThreads;
     const out = new BigUint64Array(1);
     checkStatus(sym.dnnl_primitive_create(out, pd), `create ${what} primitive`);
     this.#prim = Deno.UnsafePointer.create(out[0])!;
@@ -95,9 +104,13 @@ export class Primitive {
     return this.#mds[i];
   }
 
-  /** Runs the primitive on the given data pointers (same order as `args`) and waits for it. */
+  /**
+   * Runs the primitive on the given data pointers (same order as `args`) and waits for it, on the
+   * thread count it was created for (oneDNN sizes per-thread scratch at creation).
+   */
   execute(ptrs: readonly Deno.PointerValue[]): void {
     const sym = this.#sym;
+    this.#setThreads(this.threads);
     for (let i = 0; i < ptrs.length; i++) {
       checkStatus(sym.dnnl_memory_set_data_handle(this.#mems[i], ptrs[i]), `bind ${this.what}`);
     }

@@ -26,6 +26,7 @@ import { Primitive } from "./primitive.ts";
 import { CpuStorage, dtypeOfDataType, ELEMENT_BYTES } from "./storage.ts";
 import type { Backend } from "../backend.ts";
 import { type CpuTuning, DEFAULT_TUNING } from "./tuning.ts";
+import { elementwiseThreads } from "./threads.ts";
 
 /** Copies of at least this many bytes run as a (multi-threaded) oneDNN reorder. */
 const PARALLEL_COPY_BYTES = 1 << 20;
@@ -55,6 +56,7 @@ export class CpuRuntime {
   /** Aligned buffers. */
   readonly pool: BufferPool;
   readonly #cache = new Map<string, Primitive>();
+  readonly #creating: number[] = [];
   #scalars: Buffer | null = null;
   readonly #scalarPtrs: Deno.PointerObject[] = [];
   /** Prints each primitive's implementation when created (`RESSL_DNNL_VERBOSE=1`). */
@@ -62,8 +64,20 @@ export class CpuRuntime {
   /** Speed settings (fixed for the backend's life). */
   readonly tuning: Readonly<CpuTuning>;
 
-  constructor(lib: DnnlLibrary, backend: Backend, tuning: Partial<CpuTuning> = {}) {
+  /** OpenMP threads of the backend (the most any primitive uses). */
+  readonly threads: number;
+  /** Sets the calling thread's OpenMP thread count (before every native computation). */
+  readonly setThreads: (n: number) => void;
+
+  constructor(
+    lib: DnnlLibrary,
+    backend: Backend,
+    threads: number,
+    tuning: Partial<CpuTuning> = {},
+  ) {
     this.backend = backend;
+    this.threads = threads;
+    this.setThreads = (n) => lib.setThreads(n);
     this.tuning = Object.freeze({ ...DEFAULT_TUNING, ...tuning });
     this.lib = lib;
     this.sym = lib.symbols;
@@ -93,11 +107,29 @@ export class CpuRuntime {
     return [...this.#cache.values()].map((p) => ({ what: p.what, impl: p.impl }));
   }
 
-  /** The cached primitive for `key`, built by `make` on first use. */
-  primitive(key: string, what: string, make: () => PrimitiveSpec): Primitive {
+  /**
+   * The cached primitive for `key`, built by `make` on first use, created for and run on `threads`
+   * OpenMP threads (default: the backend's count; see `threads.ts` for who runs on fewer). The
+   * thread count must be a function of what `key` describes.
+   */
+  primitive(
+    key: string,
+    what: string,
+    make: () => PrimitiveSpec,
+    threads: number = this.threads,
+  ): Primitive {
     let p = this.#cache.get(key);
     if (p === undefined) {
-      const { pd, args, argMds } = make();
+      // `make` may build other primitives first (a forward one as a backward one's hint): the
+      // stack tells `createPd` which thread count the descriptor being created is for.
+      this.#creating.push(threads);
+      let spec: PrimitiveSpec;
+      try {
+        spec = make();
+      } finally {
+        this.#creating.pop();
+      }
+      const { pd, args, argMds } = spec;
       p = new Primitive({
         argMds,
         sym: this.sym,
@@ -107,6 +139,8 @@ export class CpuRuntime {
         pd,
         args,
         what,
+        threads,
+        setThreads: this.setThreads,
       });
       this.#cache.set(key, p);
       if (this.verbose) console.error(`oneDNN ${what} [${key.slice(0, 80)}]: ${p.impl}`);
@@ -125,6 +159,7 @@ export class CpuRuntime {
     attr: Deno.PointerObject | null = null,
   ): Deno.PointerObject {
     const out = new BigUint64Array(1);
+    this.setThreads(this.#creating.at(-1) ?? this.threads);
     checkStatus(
       this.sym.dnnl_primitive_desc_create(out, opDesc, attr, this.engine, hint),
       `create ${what} primitive`,
@@ -324,6 +359,7 @@ export class CpuRuntime {
     const what = from === to ? "copy" : from.dataType !== to.dataType ? "convert" : "reorder";
     return this.primitive(`reorder:${from.id}>${to.id}`, what, () => {
       const out = new BigUint64Array(1);
+      this.setThreads(this.#creating.at(-1) ?? this.threads);
       checkStatus(
         this.sym.dnnl_reorder_primitive_desc_create(
           out,
@@ -336,7 +372,7 @@ export class CpuRuntime {
         `create ${what} primitive [${from.dims}]`,
       );
       return { pd: Deno.UnsafePointer.create(out[0])!, args: [Arg.src, Arg.dst] };
-    });
+    }, elementwiseThreads(this, Math.max(from.size, to.size)));
   }
 
   #reorder(s: CpuStorage, from: MemDesc, to: MemDesc, result: MemDesc | null): void {

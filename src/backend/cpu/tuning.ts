@@ -16,7 +16,21 @@ export interface CpuTuning {
    * absolute terms instead of 1e-7 (measured in `tests/backend/cpu_winograd_test.ts`).
    */
   winograd: boolean;
+  /**
+   * Elementwise-like primitives (eltwise, binary, reorder, pooling, softmax) whose largest tensor
+   * has fewer bytes run on one thread (`threads.ts`).
+   */
+  parallelMinBytes: number;
+  /**
+   * Batch norm on all threads (from `parallelMinBytes`); false: always one thread (oneDNN's
+   * batch norm spins at internal barriers, see `threads.ts`).
+   */
+  parallelBatchNorm: boolean;
 }
 
-/** The defaults: every speed-up on. */
-export const DEFAULT_TUNING: Readonly<CpuTuning> = Object.freeze({ winograd: true });
+/** The defaults (measured in docs/benchmarks.md, "Issue 15, phase 2"). */
+export const DEFAULT_TUNING: Readonly<CpuTuning> = Object.freeze({
+  winograd: true,
+  parallelMinBytes: 1 << 20,
+  parallelBatchNorm: false,
+});
