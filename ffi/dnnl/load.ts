@@ -9,6 +9,7 @@
 
 import { DNNL_OFFSET, DNNL_PINNED_VERSION, DNNL_STATUS_NAMES } from "./constants.ts";
 import { DNNL_SYMBOLS, type DnnlSymbols, GOMP_SYMBOLS } from "./symbols.ts";
+import { preferPassiveOpenMp } from "./openmp_env.ts";
 
 /** The environment variable naming the oneDNN library file to load instead of the default. */
 export const DNNL_PATH_ENV = "RESSL_DNNL_PATH";
@@ -33,6 +34,8 @@ export interface DnnlLibrary {
   readonly path: string;
   /** `major.minor.patch` as reported by `dnnl_version()`. */
   readonly version: string;
+  /** How OpenMP threads wait at barriers (see `openmp_env.ts`). */
+  readonly openmpWait: string;
   /** Sets the number of OpenMP threads oneDNN uses for calls made from this thread. */
   setThreads(n: number): void;
   /** The number of OpenMP threads calls from this thread use. */
@@ -107,6 +110,8 @@ export function dnnlBuildHash(symbols: DnnlSymbols): string {
  * with an installation hint when the library is missing or another version.
  */
 export function loadDnnl(opts: LoadDnnlOptions = {}): DnnlLibrary {
+  // Before oneDNN (and with it libgomp) is loaded: libgomp reads its wait policy once, at load.
+  const openmpWait = preferPassiveOpenMp().description;
   const { lib, path } = open(candidates(opts.path ?? envPath()));
   const v = readVersion(lib.symbols);
   const want = DNNL_PINNED_VERSION;
@@ -134,6 +139,7 @@ export function loadDnnl(opts: LoadDnnlOptions = {}): DnnlLibrary {
     symbols: lib.symbols,
     path,
     version,
+    openmpWait,
     setThreads(n: number): void {
       if (!Number.isInteger(n) || n < 1) {
         throw new RangeError(`Cannot set the oneDNN thread count to ${n}: use an integer >= 1`);

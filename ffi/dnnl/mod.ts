@@ -8,3 +8,4 @@
 export * from "./constants.ts";
 export * from "./symbols.ts";
 export * from "./load.ts";
+export * from "./openmp_env.ts";

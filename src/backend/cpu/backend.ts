@@ -73,6 +73,7 @@ export class CpuBackend implements Backend {
       onednnBuild: dnnlBuildHash(lib.symbols),
       onednnIsa: isaName(lib.symbols.dnnl_get_effective_cpu_isa()),
       threads: String(lib.threads()),
+      openmpWait: lib.openmpWait,
     });
   }
 
