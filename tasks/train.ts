@@ -155,6 +155,8 @@ async function train(
     quiet: comm.rank !== 0,
   });
   const ctx = createContext(backend);
+  // NCCL on the cuda backend, host collectives otherwise (every rank makes the same kind).
+  const deviceComm = comm.size > 1 ? createDeviceComm(comm, backend) : undefined;
   for (
     const line of runHeader({
       preset,
@@ -178,7 +180,9 @@ async function train(
   }
   if (comm.size > 1) {
     say(
-      `${comm.size} processes (${comm.description.split(" rank ")[0]}): ${
+      `${comm.size} processes (${
+        comm.description.split(" rank ")[0]
+      }; device collectives ${deviceComm?.kind}): ${
         config.batchSize / comm.size
       } images each per step of ${config.batchSize}`,
     );
@@ -196,7 +200,6 @@ async function train(
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-  const deviceComm = comm.size > 1 ? createDeviceComm(comm, backend) : undefined;
   try {
     const result = await runTraining({
       ctx,

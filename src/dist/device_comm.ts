@@ -17,6 +17,8 @@ import { type Comm, CommError, type CommRequest, type ReduceArray, type ReduceOp
 
 /** Collectives over backend storages. Same ordering and timeout rules as `Comm`. */
 export interface DeviceComm {
+  /** `staged` (host collectives on downloaded copies) or `nccl` (device buffers, GPU stream). */
+  readonly kind: "staged" | "nccl";
   /** The host communicator of the same processes (rank, size, abort, host messages). */
   readonly comm: Comm;
   /** The backend whose storages the collectives take. */
@@ -54,6 +56,7 @@ function sameBackend(dc: { comm: Comm; backend: Backend }, s: Storage, what: str
 /** A `DeviceComm` that copies through host memory: download, host collective, upload. */
 export function stagedDeviceComm(comm: Comm, backend: Backend): DeviceComm {
   const dc: DeviceComm = {
+    kind: "staged",
     comm,
     backend,
     allreduce(buf: Storage, op: ReduceOp = "sum"): void {

@@ -9,8 +9,9 @@
  * SyncBN (bnSplits 1), one local group per rank (2) and four (8), with and without the teacher
  * shuffle; and the queue and whole state are bit-identical on the two ranks (SHA-256).
  *
- * Engines and backends: OpenMPI (every case) and MPICH (two) on the cpu backend; the cuda
- * backend on the emulated device (two cases; the device communicator that backend gets).
+ * Engines and backends: OpenMPI (every case) and MPICH (two) on the cpu backend (collectives
+ * staged through the host); the cuda backend on the emulated device with the stand-in NCCL (two
+ * cases).
  *
  * @module
  */
@@ -63,6 +64,11 @@ async function run(
     limitS: 240,
   });
   assert.equal(job.code, 0, `${engine?.name ?? "1 process"} ${backend}: ${job.output}`);
+  if (engine) {
+    // The device communicator the run's backend gets: NCCL on cuda, host collectives on CPUs.
+    const kind = backend === "cuda" ? "nccl" : "staged";
+    assert.match(job.output, new RegExp(`device communicator: ${kind}`), job.output);
+  }
   return dir;
 }
 

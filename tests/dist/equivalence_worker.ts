@@ -177,6 +177,7 @@ if (import.meta.main) {
   await runWithComm(comm, async (comm) => {
     const backend = createBackend(backendName as "cpu", { threads: 1, quiet: true });
     const dc = comm.size > 1 ? createDeviceComm(comm, backend) : undefined;
+    if (dc && comm.rank === 0) console.log(`device communicator: ${dc.kind}`);
     try {
       for (const name of cases) {
         await runCase(backend, dc, comm.rank, comm.size, name, Number(stepsText), out, {
