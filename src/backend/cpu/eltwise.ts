@@ -21,6 +21,7 @@ import {
 } from "../../../ffi/dnnl/mod.ts";
 import { withAttr } from "./attr.ts";
 import { elementwiseThreads } from "./threads.ts";
+import { allFinite, holdsNaN, viaReference } from "./nan.ts";
 import type { MemDesc } from "./memdesc.ts";
 import type { CpuRuntime } from "./runtime.ts";
 import type { CpuStorage } from "./storage.ts";
@@ -58,8 +59,19 @@ function linear(rt: CpuRuntime, x: CpuStorage, out: CpuStorage, alpha: number, n
   rt.run(p, [x], [out]);
 }
 
-/** y = max(x, 0). */
+/**
+ * y = max(x, 0), NaN kept (oneDNN's ReLU returns 0 for NaN: an x that may hold NaN runs on the
+ * reference path, see `nan.ts`). The output of the fast path holds no NaN.
+ */
 export function relu(rt: CpuRuntime, x: CpuStorage, y: CpuStorage, n: number): void {
+  if (n === 0) return;
+  if (holdsNaN(rt, x, n)) return viaReference(rt, "relu", { x, y, n });
+  reluFast(rt, x, y, n);
+  if (n === y.length) y.nanFree = true;
+}
+
+/** y = max(x, 0) on oneDNN (NaN becomes 0: only for inputs known to hold none). */
+export function reluFast(rt: CpuRuntime, x: CpuStorage, y: CpuStorage, n: number): void {
   if (n === 0) return;
   const md = elementwiseLayout(rt, [x, y], n);
   const p = eltwiseForward(rt, md, AlgKind.eltwiseRelu, 0, 0, PropKind.forwardInference);
@@ -67,10 +79,26 @@ export function relu(rt: CpuRuntime, x: CpuStorage, y: CpuStorage, n: number): v
 }
 
 /**
- * dx = dy where y > 0 else 0, `y` a ReLU output: oneDNN's ReLU backward with `use_dst_for_bwd`
- * (the mask is computed from the output, nothing is kept from the forward).
+ * dx = dy where y > 0 else 0, `y` a ReLU output. oneDNN multiplies dy by the mask, so a NaN or
+ * infinite dy where y <= 0 would give NaN instead of 0: such a dy runs on the reference path.
  */
 export function reluBackward(
+  rt: CpuRuntime,
+  y: CpuStorage,
+  dy: CpuStorage,
+  dx: CpuStorage,
+  n: number,
+): void {
+  if (n === 0) return;
+  if (!allFinite(rt, dy, n)) return viaReference(rt, "reluBackward", { y, dy, dx, n });
+  reluBackwardFast(rt, y, dy, dx, n);
+}
+
+/**
+ * dx = dy * (y > 0) on oneDNN's ReLU backward with `use_dst_for_bwd` (the mask is computed from
+ * the output, nothing is kept from the forward); exact where dy is finite.
+ */
+export function reluBackwardFast(
   rt: CpuRuntime,
   y: CpuStorage,
   dy: CpuStorage,

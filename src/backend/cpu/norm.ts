@@ -28,7 +28,15 @@ import {
 } from "../../../ffi/dnnl/mod.ts";
 import type { BatchNormGeometry, Opts } from "../backend.ts";
 import { withAttr } from "./attr.ts";
-import { relu as reluKernel, reluBackward } from "./eltwise.ts";
+import { reluBackwardFast, reluFast } from "./eltwise.ts";
+import { viaReference } from "./nan.ts";
+import {
+  affineFinite,
+  gradientSumsFinite,
+  inferenceInputsSafe,
+  statisticsFinite,
+  trainingInputsSafe,
+} from "./norm_nan.ts";
 import { batchNormThreads, elementwiseThreads } from "./threads.ts";
 import type { MemDesc } from "./memdesc.ts";
 import type { Primitive } from "./primitive.ts";
@@ -137,7 +145,7 @@ function addInPlace(
 ): void {
   const separate = relu && channelPadded(md);
   rt.run(addPrimitive(rt, md, resMd, relu && !separate), [dst, residual], [dst]);
-  if (separate) reluKernel(rt, dst, dst, md.count);
+  if (separate) reluFast(rt, dst, dst, md.count);
 }
 
 /**
@@ -167,11 +175,28 @@ function forwardViaF32(
   });
 }
 
-/** `batchNormForwardTraining`: batch statistics to mean/variance, y = act(bn(x) + residual). */
+/**
+ * `batchNormForwardTraining`: batch statistics to mean/variance, y = act(bn(x) + residual). With
+ * ReLU, a NaN that would reach oneDNN's ReLU (which makes it 0) sends the call to the reference
+ * path: checked before (gamma, beta, residual) and after (the statistics; `norm_nan.ts`).
+ */
 export function batchNormForwardTraining(
   rt: CpuRuntime,
   o: Opts<"batchNormForwardTraining">,
 ): void {
+  const relu = o.relu === true;
+  if (relu && !trainingInputsSafe(rt, o)) return viaReference(rt, "batchNormForwardTraining", o);
+  forwardTrainingFast(rt, o);
+  const y = cpu(o.y), residual = o.residual ? cpu(o.residual) : null;
+  const finiteStats = statisticsFinite(rt, o);
+  if (relu && !finiteStats) return viaReference(rt, "batchNormForwardTraining", o);
+  // What is known about y's values (saves the next kernel a scan, e.g. as a residual).
+  const n = o.geom.n * o.geom.c * o.geom.hw;
+  y.nanFree = n === y.length && finiteStats &&
+    (relu || (affineFinite(rt, o) && (residual === null || residual.nanFree)));
+}
+
+function forwardTrainingFast(rt: CpuRuntime, o: Opts<"batchNormForwardTraining">): void {
   const x = cpu(o.x), y = cpu(o.y), residual = o.residual ? cpu(o.residual) : null;
   const md = dataLayout(rt, x, o.geom);
   if (residual !== null && x.dtype === "bf16") return forwardViaF32(rt, md, o, true);
@@ -187,11 +212,22 @@ export function batchNormForwardTraining(
   if (residual !== null) residualAdd(rt, md, y, residual, o.relu === true);
 }
 
-/** `batchNormForwardInference`: y = act(bn(x; mean, variance) + residual). */
+/**
+ * `batchNormForwardInference`: y = act(bn(x; mean, variance) + residual). With ReLU, x must be
+ * finite and the affine map bounded, else the reference path runs (`norm_nan.ts`).
+ */
 export function batchNormForwardInference(
   rt: CpuRuntime,
   o: Opts<"batchNormForwardInference">,
 ): void {
+  const relu = o.relu === true;
+  if (relu && !inferenceInputsSafe(rt, o)) return viaReference(rt, "batchNormForwardInference", o);
+  forwardInferenceFast(rt, o);
+  const y = cpu(o.y);
+  if (relu && y.length === o.geom.n * o.geom.c * o.geom.hw) y.nanFree = true;
+}
+
+function forwardInferenceFast(rt: CpuRuntime, o: Opts<"batchNormForwardInference">): void {
   const x = cpu(o.x), y = cpu(o.y), residual = o.residual ? cpu(o.residual) : null;
   const md = dataLayout(rt, x, o.geom);
   if (residual !== null && x.dtype === "bf16") return forwardViaF32(rt, md, o, false);
@@ -236,9 +272,16 @@ function backwardPrimitive(rt: CpuRuntime, md: MemDesc, eps: number): Primitive 
 
 /**
  * `batchNormBackward`: with `relu`, dy masked by y > 0 (into `dresidual` when given); without,
- * `dresidual` = dy; then dx, dgamma, dbeta of batch norm from the (masked) gradient.
+ * `dresidual` = dy; then dx, dgamma, dbeta of batch norm from the (masked) gradient. oneDNN masks
+ * by multiplying (a NaN or infinite dy where y <= 0 gives NaN, not 0): with ReLU, non-finite
+ * dgamma or dbeta send the call to the reference path.
  */
 export function batchNormBackward(rt: CpuRuntime, o: Opts<"batchNormBackward">): void {
+  backwardFast(rt, o);
+  if (o.relu === true && !gradientSumsFinite(rt, o)) viaReference(rt, "batchNormBackward", o);
+}
+
+function backwardFast(rt: CpuRuntime, o: Opts<"batchNormBackward">): void {
   const x = cpu(o.x), dy = cpu(o.dy), dres = o.dresidual ? cpu(o.dresidual) : null;
   const md = dataLayout(rt, x, o.geom);
   const n = o.geom.n * o.geom.c * o.geom.hw;
@@ -254,11 +297,11 @@ export function batchNormBackward(rt: CpuRuntime, o: Opts<"batchNormBackward">):
   if (o.relu === true) {
     const y = cpu(o.y!);
     if (dres !== null) {
-      reluBackward(rt, y, dy, dres, n);
+      reluBackwardFast(rt, y, dy, dres, n);
       run(dres);
     } else {
       rt.withTemps([md], ([masked]) => {
-        reluBackward(rt, y, dy, masked, n);
+        reluBackwardFast(rt, y, dy, masked, n);
         run(masked);
       });
     }

@@ -25,6 +25,7 @@ import type { Primitive } from "./primitive.ts";
 import type { CpuRuntime } from "./runtime.ts";
 import type { CpuStorage } from "./storage.ts";
 import { elementwiseThreads } from "./threads.ts";
+import { holdsNaN, viaReference } from "./nan.ts";
 
 /** x's own layout when it describes [n, c, h, w], else plain [n, c, h, w]. */
 function imageLayout(
@@ -116,18 +117,28 @@ function maxShape(g: Pool2dGeometry): PoolShape {
   };
 }
 
-/** Max pooling forward. */
+/** The elements max pooling reads. */
+function poolInput(g: Pool2dGeometry): number {
+  return g.n * g.c * g.h * g.w;
+}
+
+/**
+ * Max pooling forward. oneDNN's max skips NaN; the contract (PyTorch) lets a NaN win its window:
+ * an x that may hold NaN runs on the reference path (`nan.ts`).
+ */
 export function maxPool2dForward(
   rt: CpuRuntime,
   x: CpuStorage,
   y: CpuStorage,
   g: Pool2dGeometry,
 ): void {
+  if (holdsNaN(rt, x, poolInput(g))) return viaReference(rt, "maxPool2dForward", { x, y, geom: g });
   const md = imageLayout(rt, x, g.n, g.c, g.h, g.w);
   rt.run(poolForward(rt, md, maxShape(g), PropKind.forwardInference), [x], [y]);
+  if (y.length === g.n * g.c * g.outH * g.outW) y.nanFree = true;
 }
 
-/** Max pooling backward: dy routed to each window's maximum. */
+/** Max pooling backward: dy routed to each window's maximum (a NaN's, as the forward). */
 export function maxPool2dBackward(
   rt: CpuRuntime,
   x: CpuStorage,
@@ -135,6 +146,9 @@ export function maxPool2dBackward(
   dx: CpuStorage,
   g: Pool2dGeometry,
 ): void {
+  if (holdsNaN(rt, x, poolInput(g))) {
+    return viaReference(rt, "maxPool2dBackward", { x, dy, dx, geom: g });
+  }
   const md = imageLayout(rt, x, g.n, g.c, g.h, g.w);
   const ps = maxShape(g);
   const fwd = poolForward(rt, md, ps, PropKind.forwardTraining);

@@ -25,6 +25,7 @@ import { type MemDesc, MemDescTable } from "./memdesc.ts";
 import { Primitive } from "./primitive.ts";
 import { CpuStorage, dtypeOfDataType, ELEMENT_BYTES } from "./storage.ts";
 import type { Backend } from "../backend.ts";
+import { createReferenceBackend } from "../reference/backend.ts";
 import { type CpuTuning, DEFAULT_TUNING } from "./tuning.ts";
 import { elementwiseThreads } from "./threads.ts";
 
@@ -57,6 +58,7 @@ export class CpuRuntime {
   readonly pool: BufferPool;
   readonly #cache = new Map<string, Primitive>();
   readonly #creating: number[] = [];
+  #reference: Backend | null = null;
   #scalars: Buffer | null = null;
   readonly #scalarPtrs: Deno.PointerObject[] = [];
   /** Prints each primitive's implementation when created (`RESSL_DNNL_VERBOSE=1`). */
@@ -167,8 +169,17 @@ export class CpuRuntime {
     return Deno.UnsafePointer.create(out[0])!;
   }
 
-  /** The storage's bytes in plain layout (reordered in place if needed). */
+  /**
+   * The reference backend that runs the exact slow paths of `nan.ts` (created on first use; it
+   * holds no storage between calls).
+   */
+  reference(): Backend {
+    return this.#reference ??= createReferenceBackend();
+  }
+
+  /** The storage's bytes in plain layout (reordered in place if needed; the caller may write). */
   plain(s: CpuStorage): Buffer {
+    s.nanFree = false;
     if (s.buf === null) {
       s.buf = this.pool.take(s.plainBytes);
       s.md = null;
@@ -194,8 +205,12 @@ export class CpuRuntime {
     }
   }
 
-  /** The storage's bytes in layout `md` (reordered in place if needed; plain `md` means plain). */
+  /**
+   * The storage's bytes in layout `md` (reordered in place if needed; plain `md` means plain; the
+   * caller may write).
+   */
   layout(s: CpuStorage, md: MemDesc): Buffer {
+    s.nanFree = false;
     if (md.plain) return this.plain(s);
     if (s.md === md && s.buf !== null) return s.buf;
     if (md.count !== s.length) {
@@ -231,6 +246,7 @@ export class CpuRuntime {
    * `md.count` elements, plain, the rest kept).
    */
   output(s: CpuStorage, md: MemDesc | null): Buffer {
+    s.nanFree = false;
     const blocked = md !== null && !md.plain ? md : null;
     if (md !== null && md.plain && md.count < s.length && s.buf !== null) return this.plain(s);
     const need = blocked ? blocked.size : s.plainBytes;
@@ -260,7 +276,10 @@ export class CpuRuntime {
     for (const s of inputs) {
       const md = p.mdAt(i++);
       if (md.plain || md.count === s.length) {
+        // An input is only read: a layout change keeps what is known about its values.
+        const nanFree = s.nanFree;
         ptrs.push(this.layout(s, md).ptr);
+        s.nanFree = nanFree;
       } else {
         const t = new CpuStorage(s.backend, s.dtype, md.count);
         this.output(t, null).u8.set(this.plain(s).u8.subarray(0, t.plainBytes));
@@ -339,6 +358,7 @@ export class CpuRuntime {
 
   /** Releases a storage's buffer. */
   release(s: CpuStorage): void {
+    s.nanFree = false;
     if (s.buf !== null) this.pool.give(s.buf);
     s.buf = null;
     s.md = null;
@@ -349,6 +369,7 @@ export class CpuRuntime {
     for (const p of this.#cache.values()) p.destroy();
     this.#cache.clear();
     this.pool.dispose();
+    this.#reference?.dispose();
     this.sym.dnnl_stream_destroy(this.stream);
     this.sym.dnnl_engine_destroy(this.engine);
     this.lib.close();

@@ -64,6 +64,11 @@ export class CpuStorage implements Storage {
   md: MemDesc | null = null;
   /** Whether `free` has released this storage. */
   freed = false;
+  /**
+   * Known to hold no NaN (set by a scan or by a kernel whose output cannot hold NaN; cleared
+   * whenever the storage may be written, see `runtime.ts` and `nan.ts`). False means unknown.
+   */
+  nanFree = false;
 
   constructor(backend: Backend, dtype: DType, length: number) {
     this.backend = backend;
