@@ -6,7 +6,8 @@
  * - `train`: the training path, `deno task train` itself vs PyTorch's DataLoader loop
  *   (bench/train_path.ts);
  * - `data`: the augmentation loader's images/s (bench/data.ts);
- * - `profile`: per kernel class / conv shape / thread, ours vs PyTorch's oneDNN (bench/profile.ts).
+ * - `profile`: per kernel class / conv shape / thread, ours vs PyTorch's oneDNN (bench/profile.ts);
+ * - `ddp`: data-parallel training, 1 process × T threads vs T processes × 1 thread (bench/ddp.ts).
  *
  * `all` (the default) runs step and train, then prints a summary of both (issue 15's table) and,
  * with `--write <file>`, writes every section there. Each sub-benchmark also runs on its own
@@ -26,6 +27,7 @@ const SUITES: Record<string, string> = {
   train: "./train_path.ts",
   data: "./data.ts",
   profile: "./profile.ts",
+  ddp: "./ddp.ts",
 };
 
 /** Issue 15's summary: isolated step and training path of each case against every peer. */
@@ -78,7 +80,8 @@ function usage(): string {
     --step-rounds N --steps N (step benchmark), --train-rounds N (training path)
   step options: --only b,c,a64,a256 --peers t2,t2cl,t113 --steps N --rounds N --quick
   train options: --only b,c --rounds N --peers ... --variants w0,w2,passive,active,spin0,t1
-  profile options: --only b,c,a64 --steps N --workers N --no-peers`;
+  profile options: --only b,c,a64 --steps N --workers N --no-peers
+  ddp (data parallel, not in all): --steps N --warmup N --rounds N --write <file>`;
 }
 
 if (import.meta.main) {
