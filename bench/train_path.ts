@@ -11,7 +11,8 @@
  *
  * `--variants` adds runs of ours with other settings (the investigation of issue 15): `w0` (augment
  * on the main thread), `w2` (2 workers), `passive`/`active` (OMP_WAIT_POLICY), `spin0`
- * (GOMP_SPINCOUNT=0), `t1` (1 oneDNN thread).
+ * (GOMP_SPINCOUNT=0), `gomp` (libgomp's default spinning, which the cpu backend replaces by
+ * OMP_WAIT_POLICY=passive unless the environment sets a policy), `t1` (1 oneDNN thread).
  *
  * `--isolated same,a64` adds our isolated step (pre-made tensors, child process, mean of steps 3-8)
  * of the same case and/or of another case as further sides, so the training path and the isolated
@@ -56,6 +57,12 @@ export const VARIANTS: Record<string, Variant> = {
     label: "ours, OMP_WAIT_POLICY=active",
     args: ["--workers", "1"],
     env: { OMP_WAIT_POLICY: "active" },
+  },
+  gomp: {
+    label:
+      "ours, libgomp's default wait (GOMP_SPINCOUNT=300000, as before OMP_WAIT_POLICY=passive)",
+    args: ["--workers", "1"],
+    env: { GOMP_SPINCOUNT: "300000" },
   },
   spin0: {
     label: "ours, GOMP_SPINCOUNT=0",
