@@ -8,8 +8,9 @@
  * Rules that keep every rank in step:
  * - buckets start strictly in bucket order (a bucket that completes early waits for the ones
  *   before it), so every rank issues the same collectives in the same order;
- * - the step's loss (a scalar) travels in the last bucket, which starts in `finish`: the averaged
- *   loss costs no collective of its own;
+ * - the step's loss (a scalar) and any other values to average once per step (BN running
+ *   statistics) travel in the last bucket, which starts in `finish`: they cost no collective of
+ *   their own;
  * - a gradient backward never produced (an unused parameter) counts as zeros, on every rank.
  *
  * MPI makes progress only inside its calls: each `ready` tests the buckets in flight.
@@ -32,10 +33,16 @@ export interface GradientBucketOptions {
   overlap?: boolean;
 }
 
+/** Options of one step's {@link GradientBuckets}. */
+export interface StepBucketOptions extends GradientBucketOptions {
+  /** Elements of the `extras` that `finish` will average with the last bucket (default 1). */
+  extra?: number;
+}
+
 interface Bucket {
   /** Parameter indices in the bucket, in bucket order. */
   members: number[];
-  /** Elements (plus one for the loss in the last bucket). */
+  /** Elements (the last bucket: plus the extras of `finish`). */
   length: number;
   storage: Storage | null;
   pending: number;
@@ -51,11 +58,12 @@ export class GradientBuckets {
   /** Bucket index and element offset of each parameter. */
   readonly #where: { bucket: number; offset: number }[] = [];
   readonly #ready: boolean[];
+  readonly #extra: number;
   #started = 0;
   #finished = false;
 
   /** Buckets for parameters of `sizes` elements (in parameter order). */
-  constructor(dc: DeviceComm, sizes: readonly number[], opts: GradientBucketOptions = {}) {
+  constructor(dc: DeviceComm, sizes: readonly number[], opts: StepBucketOptions = {}) {
     const bytes = opts.bucketBytes ?? DEFAULT_BUCKET_BYTES;
     if (!(bytes >= 4)) {
       throw new RangeError(`Cannot make gradient buckets of ${bytes} bytes: expected >= 4`);
@@ -80,7 +88,8 @@ export class GradientBuckets {
       current = { members: [], length: 0, storage: null, pending: 0, request: null };
       this.#buckets.push(current);
     }
-    current.length += 1; // the loss
+    this.#extra = opts.extra ?? 1;
+    current.length += this.#extra;
   }
 
   /** Number of buckets. */
@@ -128,10 +137,10 @@ export class GradientBuckets {
 
   /**
    * Hands over every gradient not yet given (`grads[i]`, e.g. zeros of an unused parameter),
-   * adds `loss` (a 1-element storage) to the last bucket, starts what is left, waits for every
-   * bucket, and writes the averages into `grads` and `loss` in place.
+   * appends `extras` (f32 storages: the loss, ...) to the last bucket, starts what is left, waits
+   * for every bucket, and writes the averages into `grads` and `extras` in place.
    */
-  finish(grads: readonly Storage[], loss: Storage): void {
+  finish(grads: readonly Storage[], extras: readonly Storage[]): void {
     if (grads.length !== this.#sizes.length) {
       throw new RangeError(`finish() got ${grads.length} gradients for ${this.#sizes.length}`);
     }
@@ -139,13 +148,25 @@ export class GradientBuckets {
     this.#finished = true;
     const be = this.#dc.backend;
     const last = this.#buckets[this.#buckets.length - 1];
-    be.copy({
-      src: loss,
-      dst: this.#storage(last),
-      srcOffset: 0,
-      dstOffset: last.length - 1,
-      length: 1,
-    });
+    const at: number[] = [];
+    const total = extras.reduce((n, e) => n + e.length, 0);
+    if (total !== this.#extra) {
+      throw new RangeError(
+        `finish() got ${total} extra elements, the buckets were made for ${this.#extra}`,
+      );
+    }
+    let offset = last.length - total;
+    for (const e of extras) {
+      at.push(offset);
+      be.copy({
+        src: e,
+        dst: this.#storage(last),
+        srcOffset: 0,
+        dstOffset: offset,
+        length: e.length,
+      });
+      offset += e.length;
+    }
     try {
       this.#startReady(this.#buckets.length);
       for (const b of this.#buckets) b.request!.wait();
@@ -159,12 +180,8 @@ export class GradientBuckets {
           length: this.#sizes[i],
         });
       }
-      be.copy({
-        src: last.storage!,
-        dst: loss,
-        srcOffset: last.length - 1,
-        dstOffset: 0,
-        length: 1,
+      extras.forEach((e, k) => {
+        be.copy({ src: last.storage!, dst: e, srcOffset: at[k], dstOffset: 0, length: e.length });
       });
     } finally {
       this.dispose();

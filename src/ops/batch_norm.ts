@@ -11,12 +11,7 @@ import type { Tensor } from "../tensor/tensor.ts";
 import { batchNormEval } from "./batch_norm_eval.ts";
 import { batchNormTrain } from "./batch_norm_train.ts";
 import { reshape } from "./shape.ts";
-import {
-  batchNormPlan,
-  type BatchNormSync,
-  gatherSplitStats,
-  syncBatchNormTrain,
-} from "./batch_norm_sync.ts";
+import { batchNormPlan, type BatchNormSync, syncBatchNormTrain } from "./batch_norm_sync.ts";
 import { blendSplitStats, repeatChannels } from "./split_batch_norm.ts";
 import { checkRank, checkSameContext, checkSameShape, fmtShape } from "./validate.ts";
 
@@ -51,8 +46,8 @@ export interface BatchNormOptions {
   splits?: number;
   /**
    * Data-parallel training: this rank holds the strided slice of a global batch spread over
-   * `sync.size` ranks; groups on several ranks share statistics (SyncBN), running statistics stay
-   * identical on every rank (see `batch_norm_sync.ts`). Absent or of size 1: one process.
+   * `sync.size` ranks; groups on several ranks share statistics (SyncBN); see
+   * `batch_norm_sync.ts` for the running statistics. Absent or of size 1: one process.
    */
   sync?: BatchNormSync;
 }
@@ -231,20 +226,14 @@ function batchNormImpl(
     temps.push(core.y);
   }
   const count = (n / splits) * h * w;
-  let [means, variances] = [core.mean, core.variance];
-  if (plan?.kind === "local") {
-    // Every group's statistics, so that every rank updates its buffers as one process would.
-    means = gatherSplitStats(core.mean, sync!);
-    variances = gatherSplitStats(core.variance, sync!);
-    temps.push(means, variances);
-  }
-  const s = globalSplits;
-  const newMean = blendSplitStats(means, runningMean, s, momentum / s, 1 - momentum);
+  // With the local plan, each rank updates its buffers from its own groups: the average over the
+  // ranks (the data-parallel step averages the buffers once per step) is one process's update.
+  const newMean = blendSplitStats(core.mean, runningMean, splits, momentum / splits, 1 - momentum);
   const newVar = blendSplitStats(
-    variances,
+    core.variance,
     runningVar,
-    s,
-    (momentum * count) / (count - 1) / s,
+    splits,
+    (momentum * count) / (count - 1) / splits,
     1 - momentum,
   );
   // Without an autodiff node nothing refers to the intermediates; with one, the graph needs them

@@ -6,9 +6,11 @@
  *
  * - `splits` a multiple of W ("local" plan): rank r holds `splits / W` whole groups (its local
  *   image i is global image i W + r, in global group (i % (splits / W)) W + r): SplitBatchNorm
- *   with `splits / W` local splits, no exchange in forward or backward. Only the running
- *   statistics, averaged over all groups, gather each rank's per-split statistics (2 C floats per
- *   local split and layer), so that every rank keeps the buffers one process would have.
+ *   with `splits / W` local splits, no exchange in forward or backward. Each rank updates its
+ *   running statistics from its own groups (as the official code's per-GPU BN); their average
+ *   over the ranks is exactly one process's update (the mean over all groups), so the caller
+ *   averages the buffers across the ranks once per step (the train step does, in its last
+ *   gradient bucket) and every rank keeps the buffers one process would have.
  * - W a multiple of `splits` ("sync" plan, SyncBN): group j spans the ranks r with r % splits ==
  *   j; each layer gathers every rank's [mean | variance] (2 C floats), merges its group's in f64
  *   (`batchNormMergeStats`) and normalises with them; backward gathers every rank's [sum g |
@@ -165,14 +167,4 @@ export function syncBatchNormTrain(
     return [dx, dgamma, dbeta, dresidual];
   });
   return { y, mean, variance, count };
-}
-
-/**
- * Every rank's per-split statistics `stats` [localSplits × C] gathered into one [W × localSplits
- * × C] tensor (the sum over its rows is the sum over all global groups, in a rank-major order).
- */
-export function gatherSplitStats(stats: Tensor, sync: BatchNormSync): Tensor {
-  const out = stats.ctx.empty([sync.size * stats.size]);
-  sync.allgather(stats.storage, out.storage);
-  return out;
 }

@@ -36,7 +36,7 @@ import { warmupCosineLr, type WarmupCosineOptions } from "../optim/schedule.ts";
 import { type SgdState, sgdStep } from "../optim/sgd.ts";
 import { record, valueAndGrad } from "../tensor/autodiff.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { disposeTree, flattenTree, mapTree } from "../tensor/tree.ts";
+import { disposeTree, flattenTree, mapTree, treeSize } from "../tensor/tree.ts";
 import { emaMomentum, type EmaSchedule, emaTiming, emaUpdate } from "./ema.ts";
 import { relationLoss } from "./loss.ts";
 import { checkQueueBatch, enqueue, type Queue } from "./queue.ts";
@@ -354,11 +354,15 @@ export function createTrainStep(config: TrainStepConfig, parallel?: StepParallel
         teacherKeys(teacher, batch.weak, key, config),
       );
     if (ranks) checkQueueBatch(state.queue.data.shape[0], t.kGlobal.shape[0]);
+    // BN groups on whole ranks: each rank's running statistics are its own groups', and their
+    // average over the ranks (taken with the gradients) is one process's (ops/batch_norm_sync).
+    const averageBuffers = ranks !== null && config.bnSplits % ranks.size === 0;
+    const bufferSize = treeSize(state.student.buffers as never);
     const buckets = ranks
       ? new GradientBuckets(
         ranks.comm,
         flattenTree(state.student.params).map(([, p]) => p.size),
-        parallel,
+        { ...parallel, extra: 1 + (averageBuffers ? 2 * bufferSize : 0) },
       )
       : null;
     let r;
@@ -375,8 +379,12 @@ export function createTrainStep(config: TrainStepConfig, parallel?: StepParallel
       buckets?.dispose();
       throw e;
     }
-    // The ranks' average gradient and loss, written into r's tensors.
-    buckets?.finish(flattenTree(r.grads).map(([, g]) => g.storage), r.value.storage);
+    // The ranks' average gradient and loss (and BN buffers), written into the tensors in place.
+    const extras = [r.value, ...(averageBuffers ? [r.aux, t.buffers] : [])];
+    buckets?.finish(
+      flattenTree(r.grads).map(([, g]) => g.storage),
+      flattenTree(extras as never).map(([, e]) => e.storage),
+    );
     const o = config.optimizer;
     const opts = {
       lr,

@@ -3,7 +3,8 @@
  * gradients are known) checks the bucket layout (reverse parameter order, size limit, the loss in
  * the last bucket), that buckets start in bucket order whatever order backward hands gradients
  * over, that `overlap: false` starts nothing before `finish`, that missing gradients count as
- * zeros, the averages written back, and the errors.
+ * zeros, extras (the loss, BN buffers) averaged with the last bucket, the averages written back,
+ * and the errors.
  *
  * @module
  */
@@ -72,7 +73,7 @@ Deno.test("gradient buckets: reverse order, size limit, loss last, started in or
   assert.deepEqual(started, [1, 5, 2]);
   gb.ready(0, grads[0]);
   assert.deepEqual(started, [1, 5, 2], "the last bucket waits for the loss");
-  gb.finish(grads, loss);
+  gb.finish(grads, [loss]);
   assert.deepEqual(started, [1, 5, 2, 4], "the last bucket: p0 and the loss");
   for (let i = 0; i < sizes.length; i++) {
     const want = Float32Array.from({ length: sizes[i] }, (_, j) => 2 * (i * 10 + j) + 0.5);
@@ -90,11 +91,31 @@ Deno.test("gradient buckets: no overlap starts all in finish; missing gradients 
   const loss = upload(be, [2]);
   gb.ready(0, grads[0]);
   assert.deepEqual(started, []);
-  gb.finish(grads, loss); // gradient 1 never handed over: its (zero) storage is taken
+  gb.finish(grads, [loss]); // gradient 1 never handed over: its (zero) storage is taken
   assert.deepEqual(started, [2, 3]);
   assert.deepEqual(be.download(grads[1]), new Float32Array([0.5, 0.5]));
   assert.deepEqual(be.download(grads[0]), new Float32Array([2.5, 4.5]));
   for (const g of [...grads, loss]) be.free(g);
+});
+
+Deno.test("gradient buckets: extras of any length are averaged with the last bucket", () => {
+  const { be, dc, started } = recordingComm();
+  const gb = new GradientBuckets(dc, [2], { extra: 4 });
+  const grads = [upload(be, [1, 1])];
+  const extras = [upload(be, [1]), upload(be, [2, 4, 6])];
+  gb.ready(0, grads[0]);
+  gb.finish(grads, extras);
+  assert.deepEqual(started, [6]);
+  assert.deepEqual(be.download(extras[1]), new Float32Array([4.5, 8.5, 12.5]));
+  assert.deepEqual(be.download(extras[0]), new Float32Array([2.5]));
+  const again = new GradientBuckets(dc, [2], { extra: 4 });
+  again.ready(0, grads[0]);
+  assert.throws(
+    () => again.finish(grads, [extras[0]]),
+    /got 1 extra elements, the buckets were made for 4/,
+  );
+  again.dispose();
+  for (const g of [...grads, ...extras]) be.free(g);
 });
 
 Deno.test("gradient buckets: errors name the gradient", () => {
@@ -108,6 +129,6 @@ Deno.test("gradient buckets: errors name the gradient", () => {
   );
   gb.ready(0, a);
   assert.throws(() => gb.ready(0, a), /Gradient 0 was handed over twice/);
-  assert.throws(() => gb.finish([a], a), /finish\(\) got 1 gradients for 2/);
+  assert.throws(() => gb.finish([a], [a]), /finish\(\) got 1 gradients for 2/);
   gb.dispose();
 });

@@ -13,25 +13,30 @@ import type { BatchNormGeometry, Opts } from "../backend.ts";
 import type { OutArray } from "./matrix.ts";
 import { f32Of, readFloat, writeFloat } from "./storage.ts";
 
-/** Calls `f(i)` for every element index i of channel `ci`. */
-function forChannel(g: BatchNormGeometry, ci: number, f: (i: number) => void): void {
-  for (let ni = 0; ni < g.n; ni++) {
-    const base = (ni * g.c + ci) * g.hw;
-    for (let p = 0; p < g.hw; p++) f(base + p);
-  }
-}
+// The loops below visit channel ci of image ni as the contiguous run [(ni c + ci) hw, + hw): plain
+// loops without callbacks (these kernels run once per batch norm of every data-parallel step).
 
 /** stats[0..c) = mean, stats[c..2c) = biased variance per channel (two passes, f64). */
 export function channelStats(x: Float32Array, g: BatchNormGeometry, stats: Float32Array): void {
-  const count = g.n * g.hw;
-  for (let ci = 0; ci < g.c; ci++) {
+  const { n, c, hw } = g;
+  const count = n * hw;
+  for (let ci = 0; ci < c; ci++) {
     let total = 0;
-    forChannel(g, ci, (i) => (total += x[i]));
+    for (let ni = 0; ni < n; ni++) {
+      const base = (ni * c + ci) * hw;
+      for (let p = base; p < base + hw; p++) total += x[p];
+    }
     const mu = total / count;
     let sq = 0;
-    forChannel(g, ci, (i) => (sq += (x[i] - mu) * (x[i] - mu)));
+    for (let ni = 0; ni < n; ni++) {
+      const base = (ni * c + ci) * hw;
+      for (let p = base; p < base + hw; p++) {
+        const d = x[p] - mu;
+        sq += d * d;
+      }
+    }
     stats[ci] = mu;
-    stats[g.c + ci] = sq / count;
+    stats[c + ci] = sq / count;
   }
 }
 
@@ -81,17 +86,21 @@ export function reduceSums(
   g: BatchNormGeometry,
   sums: Float32Array,
 ): void {
-  for (let ci = 0; ci < g.c; ci++) {
+  const { n, c, hw } = g;
+  for (let ci = 0; ci < c; ci++) {
     const mu = mean[ci];
     const invStd = 1 / Math.sqrt(variance[ci] + eps);
     let s1 = 0;
     let s2 = 0;
-    forChannel(g, ci, (i) => {
-      s1 += grad[i];
-      s2 += grad[i] * (x[i] - mu) * invStd;
-    });
+    for (let ni = 0; ni < n; ni++) {
+      const base = (ni * c + ci) * hw;
+      for (let p = base; p < base + hw; p++) {
+        s1 += grad[p];
+        s2 += grad[p] * (x[p] - mu);
+      }
+    }
     sums[ci] = s1;
-    sums[g.c + ci] = s2;
+    sums[c + ci] = s2 * invStd;
   }
 }
 
@@ -107,22 +116,25 @@ export function applyGrad(
   g: BatchNormGeometry,
   dx: OutArray,
 ): void {
+  const { n, c, hw } = g;
   const rows = partRows(o);
   const m = o.count;
-  for (let ci = 0; ci < g.c; ci++) {
+  for (let ci = 0; ci < c; ci++) {
     let s1 = 0;
     let s2 = 0;
     for (const r of rows) {
-      s1 += sums[r * 2 * g.c + ci];
-      s2 += sums[r * 2 * g.c + g.c + ci];
+      s1 += sums[r * 2 * c + ci];
+      s2 += sums[r * 2 * c + c + ci];
     }
     const mu = mean[ci];
     const invStd = 1 / Math.sqrt(variance[ci] + o.eps);
+    // dx = scale (m g - s1 - xhat s2) = a g + b (x - mu) + d
     const scale = gamma[ci] * invStd / m;
-    forChannel(g, ci, (i) => {
-      const xhat = (x[i] - mu) * invStd;
-      dx[i] = scale * (m * grad[i] - s1 - xhat * s2);
-    });
+    const a = scale * m, b = -scale * s2 * invStd, d = -scale * s1;
+    for (let ni = 0; ni < n; ni++) {
+      const base = (ni * c + ci) * hw;
+      for (let p = base; p < base + hw; p++) dx[p] = a * grad[p] + b * (x[p] - mu) + d;
+    }
   }
 }
 
