@@ -147,7 +147,7 @@ export async function main(args: string[]): Promise<DdpResult[]> {
     "--allreduce",
     String(RESNET18_GRADIENT_FLOATS),
   ]);
-  const load = (await Deno.readTextFile("/proc/loadavg").catch(() => "n/a")).split(" ");
+  const load = Deno.loadavg().map((v) => v.toFixed(2));
   const md = [
     ddpTable(results),
     "",

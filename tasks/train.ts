@@ -59,6 +59,12 @@ async function main(args: string[]): Promise<number> {
       say: (line) => console.log(line),
     });
   }
+  if (cli.runtime.nproc !== undefined && launch.size > 1 && cli.runtime.nproc !== launch.size) {
+    throw new UsageError(
+      `Invalid flag --nproc ${cli.runtime.nproc}: this process is one of ${launch.size} started ` +
+        `by ${launch.launcher} (${launch.source}); drop --nproc under mpirun or srun`,
+    );
+  }
   return await runWithComm(createComm(), (comm) => train(cli, args, comm));
 }
 
