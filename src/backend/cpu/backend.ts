@@ -23,7 +23,7 @@ import type { Backend, DType, HostArray, KernelName, Opts, Storage } from "../ba
 import { f64ToBf16 } from "../bf16.ts";
 import { checkDims } from "../checks.ts";
 import { checkStorage, validateKernel } from "../validate.ts";
-import { allocHostArray, hostArrayDType } from "../reference/storage.ts";
+import { allocHostArray, hostArrayDType } from "../host.ts";
 import { CpuIsa, dnnlBuildHash, type DnnlLibrary, loadDnnl } from "../../../ffi/dnnl/mod.ts";
 import { CpuRuntime } from "./runtime.ts";
 import type { CpuTuning } from "./tuning.ts";

@@ -20,7 +20,7 @@
 import type { Backend, DType, HostArray, KernelName, Opts, Storage } from "../backend.ts";
 import { checkDims } from "../checks.ts";
 import { checkStorage, validateKernel } from "../validate.ts";
-import { hostArrayDType } from "../reference/storage.ts";
+import { hostArrayDType } from "../host.ts";
 import { formatCudaVersion } from "../../../ffi/cuda/driver.ts";
 import type { AllocatorStats } from "./allocator.ts";
 import { augmentViews } from "./augment.ts";

@@ -9,7 +9,7 @@
 
 import type { HostArray } from "../backend.ts";
 import { f64ToBf16 } from "../bf16.ts";
-import { allocHostArray } from "../reference/storage.ts";
+import { allocHostArray } from "../host.ts";
 import { copyDtoDAsync, memsetD32Async, memsetD8Async } from "../../../ffi/cuda/memory.ts";
 import type { CudaRuntime } from "./runtime.ts";
 import { type CudaStorage, ELEMENT_BYTES, SHADOW_MAX_ELEMENTS } from "./storage.ts";

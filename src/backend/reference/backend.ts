@@ -15,7 +15,8 @@ import type { Backend, DType, HostArray, KernelName, Opts, Storage } from "../ba
 import { f64ToBf16 } from "../bf16.ts";
 import { checkDims } from "../checks.ts";
 import { checkStorage, validateKernel } from "../validate.ts";
-import { dataOf, hostArrayDType, ReferenceStorage } from "./storage.ts";
+import { hostArrayDType } from "../host.ts";
+import { dataOf, ReferenceStorage } from "./storage.ts";
 import * as elt from "./elementwise.ts";
 import { gemm, rowKernels as rows } from "./matrix.ts";
 import * as conv from "./conv.ts";

@@ -7,6 +7,7 @@
 
 import type { Backend, DType, HostArray, Storage } from "../backend.ts";
 import { bf16ToF32, f64ToBf16 } from "../bf16.ts";
+import { allocHostArray } from "../host.ts";
 
 /** A storage of the reference backend: a typed array on the host. */
 export class ReferenceStorage implements Storage {
@@ -27,35 +28,6 @@ export class ReferenceStorage implements Storage {
     this.length = length;
     this.data = allocHostArray(dtype, length);
   }
-}
-
-/** A zeroed host array of `length` elements of `dtype`. */
-export function allocHostArray(dtype: DType, length: number): HostArray {
-  switch (dtype) {
-    case "f32":
-      return new Float32Array(length);
-    case "bf16":
-      return new Uint16Array(length);
-    case "u8":
-      return new Uint8Array(length);
-    case "i32":
-      return new Int32Array(length);
-    default:
-      throw new TypeError(`Cannot allocate storage of dtype '${dtype}': use f32, bf16, u8 or i32`);
-  }
-}
-
-/** The dtype a host array holds (`Uint16Array` holds bf16 bits). */
-export function hostArrayDType(a: HostArray): DType {
-  if (a instanceof Float32Array) return "f32";
-  if (a instanceof Uint16Array) return "bf16";
-  if (a instanceof Uint8Array) return "u8";
-  if (a instanceof Int32Array) return "i32";
-  throw new TypeError(
-    `Cannot use a host array of type ${
-      (a as object)?.constructor?.name ?? typeof a
-    }: use Float32Array, Uint16Array (bf16), Uint8Array or Int32Array`,
-  );
 }
 
 /** The typed array behind a storage the validator has accepted. */
