@@ -2,12 +2,13 @@
  * ReSSL on Deno: relational self-supervised learning with tensor ops on native libraries.
  *
  * Importing this module has no side effects and loads no native library: backends are created
- * explicitly (`createBackend("auto" | "cpu" | "reference")`), and each pipeline stage is a function
- * a script can compose into its own loop.
+ * explicitly (`createBackend("auto" | "cuda" | "cpu" | "reference")`), and each pipeline stage is a
+ * function a script can compose into its own loop.
  *
  * The exports, bottom to top: backends and their kernel contract; tensors, autodiff and
  * differentiable ops; networks and optimisers; the ReSSL method (configuration, step, state,
- * checkpoint schema); the training run; data (datasets, augmentation, loader, download);
+ * checkpoint schema); the training run; data-parallel communication (MPI, NCCL); data (datasets,
+ * augmentation, loader, download);
  * evaluation (features, kNN, linear probe, torchvision export); files (safetensors, checkpoints,
  * metrics, npy); plots. Command-line entry points live in `tasks/` and are not part of this API.
  *
@@ -155,6 +156,7 @@ export {
   saveTrainCheckpoint,
   stateTrees,
   type StepMetrics,
+  type StepParallel,
   TRAIN_PRESET_NAMES,
   type TrainBatch,
   type TrainCheckpoint,
@@ -174,6 +176,7 @@ export {
   type CollapseWatchOptions,
   type KnnData,
   knnMonitor,
+  type KnnProgress,
   loadBackboneInit,
   MetricsFlusher,
   type MetricsFlusherOptions,
@@ -186,6 +189,29 @@ export {
   trainViews,
   type WrittenCheckpoint,
 } from "./src/run/mod.ts";
+export type { TrainParallel } from "./src/run/distributed.ts";
+
+// ---- data parallel ---------------------------------------------------------------------------
+export {
+  type Comm,
+  type CommArray,
+  CommError,
+  type CommKind,
+  type CommRequest,
+  createComm,
+  type CreateCommOptions,
+  type DeviceComm,
+  type EnvRecord,
+  type Launcher,
+  type LaunchInfo,
+  type ReduceArray,
+  type ReduceOp,
+  runWithComm,
+  stagedDeviceComm,
+} from "./src/dist/mod.ts";
+export { createDeviceComm, type DeviceCommKind } from "./src/dist/device_comm_select.ts";
+export type { GradientBucketOptions } from "./src/dist/grad_buckets.ts";
+export type { MpiFlavor } from "./ffi/mpi/constants.ts";
 
 // ---- data ----------------------------------------------------------------------------------------
 export {
@@ -279,6 +305,7 @@ export {
   type ProgressOptions,
   type ProgressState,
   pruneCheckpoints,
+  type PruneCheckpointsOptions,
   readCheckpoint,
   readCheckpointMeta,
   readMetrics,

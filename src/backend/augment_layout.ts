@@ -21,8 +21,38 @@ import type { ViewParams } from "../image/view.ts";
 /** Values per sample. */
 export const AUGMENT_PARAM_COUNT = 16;
 
+/** The offset of each field of a parameter row (the table in the module documentation). */
+export interface AugmentParamOffsets {
+  /** Crop box top (source pixels). */
+  readonly top: 0;
+  /** Crop box left. */
+  readonly left: 1;
+  /** Crop box height. */
+  readonly height: 2;
+  /** Crop box width. */
+  readonly width: 3;
+  /** Horizontal flip (1) or not (0). */
+  readonly flip: 4;
+  /** ColorJitter applied (1) or not (0). */
+  readonly jitter: 5;
+  /** First of the four ColorJitter sub-op order slots (6..9). */
+  readonly order: 6;
+  /** Brightness factor (NaN: skipped). */
+  readonly brightness: 10;
+  /** Contrast factor (NaN: skipped). */
+  readonly contrast: 11;
+  /** Saturation factor (NaN: skipped). */
+  readonly saturation: 12;
+  /** Hue shift (NaN: skipped). */
+  readonly hue: 13;
+  /** Grayscale (1) or not (0). */
+  readonly grayscale: 14;
+  /** Gaussian blur sigma (0: no blur). */
+  readonly blurSigma: 15;
+}
+
 /** Offsets of the fields of a parameter row. */
-export const AugmentParam = Object.freeze({
+export const AugmentParam: AugmentParamOffsets = Object.freeze({
   top: 0,
   left: 1,
   height: 2,

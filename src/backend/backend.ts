@@ -55,9 +55,13 @@ export interface Conv2dGeometry {
   r: number;
   /** Kernel width. */
   s: number;
+  /** Vertical stride. */
   strideH: number;
+  /** Horizontal stride. */
   strideW: number;
+  /** Zero padding above and below. */
   padH: number;
+  /** Zero padding left and right. */
   padW: number;
   /** Output height: floor((h + 2 padH - r) / strideH) + 1. */
   outH: number;
@@ -67,24 +71,39 @@ export interface Conv2dGeometry {
 
 /** Geometry of a 2-D max pooling (square windows allowed to differ in h/w). */
 export interface Pool2dGeometry {
+  /** Batch size. */
   n: number;
+  /** Channels. */
   c: number;
+  /** Input height. */
   h: number;
+  /** Input width. */
   w: number;
+  /** Window height. */
   kernelH: number;
+  /** Window width. */
   kernelW: number;
+  /** Vertical stride. */
   strideH: number;
+  /** Horizontal stride. */
   strideW: number;
+  /** Padding above and below (padded positions are excluded from the max). */
   padH: number;
+  /** Padding left and right. */
   padW: number;
+  /** Output height: floor((h + 2 padH - kernelH) / strideH) + 1. */
   outH: number;
+  /** Output width: floor((w + 2 padW - kernelW) / strideW) + 1. */
   outW: number;
 }
 
 /** Shape of a batch-normalised NCHW tensor: `n` images, `c` channels, `hw` pixels per channel. */
 export interface BatchNormGeometry {
+  /** Images. */
   n: number;
+  /** Channels (one mean/variance each). */
   c: number;
+  /** Pixels per channel per image (h x w). */
   hw: number;
 }
 
@@ -394,10 +413,15 @@ export interface LarsSettings {
 
 /** Shape of an augmentation call: n images of h x w x c in, n views of c x size x size out. */
 export interface AugmentGeometry {
+  /** Images in the batch (one parameter row each). */
   n: number;
+  /** Height of the source images. */
   h: number;
+  /** Width of the source images. */
   w: number;
+  /** Channels (1 or 3). */
   c: number;
+  /** Side of the square output views. */
   size: number;
 }
 

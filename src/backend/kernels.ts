@@ -41,6 +41,7 @@ export interface ArgSpec<O> {
 
 /** A list argument of a multi-tensor kernel. */
 export interface ListSpec {
+  /** Accepted dtypes of every entry. */
   dtypes: readonly DType[];
   /** Entry i needs at least the length of entry i of this list (itself: no requirement). */
   lengthOf: string;
@@ -50,8 +51,11 @@ export interface ListSpec {
 export interface KernelSpec<O> {
   /** What the kernel computes, in one line (for docs and error messages). */
   summary: string;
+  /** Storages the kernel reads, by option name. */
   inputs: Record<string, ArgSpec<O>>;
+  /** Storages the kernel writes whole, by option name. */
   outputs: Record<string, ArgSpec<O>>;
+  /** Storages the kernel reads and updates in place, by option name. */
   inouts?: Record<string, ArgSpec<O>>;
   /** Lists of storages (multi-tensor kernels), by role. */
   lists?: {

@@ -11,9 +11,26 @@
 export type * from "./backend.ts";
 export { outputSize } from "./backend.ts";
 export * from "./augment_layout.ts";
-export { acceptsDType, KERNEL_NAMES, KERNELS, type KernelSpec } from "./kernels.ts";
+export {
+  acceptsDType,
+  type ArgSpec,
+  KERNEL_NAMES,
+  KERNELS,
+  type KernelSpec,
+  type KernelTable,
+  type ListSpec,
+} from "./kernels.ts";
 export { validateKernel } from "./validate.ts";
 export * from "./bf16.ts";
 export { type BackendName, createBackend, type CreateBackendOptions } from "./select.ts";
 export { createReferenceBackend, ReferenceBackend } from "./reference/backend.ts";
-export { createCudaBackend, CudaBackend, type CudaBackendOptions } from "./cuda/backend.ts";
+export {
+  createCudaBackend,
+  CudaBackend,
+  type CudaBackendOptions,
+  type CudaStats,
+} from "./cuda/backend.ts";
+export type { AllocatorStats } from "./cuda/allocator.ts";
+export type { StagingStats } from "./cuda/staging.ts";
+export type { TableStats } from "./cuda/tensor_tables.ts";
+export type { KernelImageSource } from "./cuda/kernel_image.ts";

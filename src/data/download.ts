@@ -22,6 +22,7 @@ import { extractTarGz } from "./tar.ts";
 
 /** One file of a dataset's download. */
 export interface RemoteFile {
+  /** Where to fetch it (https). */
   url: string;
   /** File name in the download folder. */
   file: string;
@@ -35,6 +36,7 @@ export interface RemoteFile {
 export interface DatasetSource {
   /** Sub-folder of the data folder for the downloaded files ("" = the data folder itself). */
   folder: string;
+  /** The files to fetch. */
   files: RemoteFile[];
   /** Paths (relative to the data folder) that exist once the dataset is ready to read. */
   ready: string[];

@@ -10,6 +10,7 @@ import { DataError } from "./errors.ts";
 
 /** A progress report of a download. */
 export interface DownloadProgress {
+  /** The file being fetched. */
   file: string;
   /** Bytes on disk so far (including a resumed part). */
   received: number;
@@ -17,6 +18,7 @@ export interface DownloadProgress {
   total?: number;
   /** Bytes this run received per second. */
   bytesPerSecond: number;
+  /** Whether this is the file's last report (complete). */
   done: boolean;
 }
 

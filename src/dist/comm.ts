@@ -78,6 +78,7 @@ export interface Comm extends Disposable {
 
 /** Thrown by a collective that failed (bad arguments, an MPI error): names rank and collective. */
 export class CommError extends Error {
+  /** An error with `message` (which already names the rank and the collective). */
   constructor(message: string) {
     super(message);
     this.name = "CommError";

@@ -37,7 +37,9 @@ export interface SgdState<P extends TensorTree> {
 
 /** The result of an optimiser step: new parameters and new state (the inputs are unchanged). */
 export interface OptimizerStep<P extends TensorTree, S> {
+  /** The updated parameters. */
   params: P;
+  /** The updated optimiser state. */
   state: S;
 }
 

@@ -25,8 +25,11 @@ export interface KnnData {
 
 /** What the monitor is doing: `phase` and, while encoding, images done of `total`. */
 export interface KnnProgress {
+  /** Encoding the images, or classifying the test features. */
   phase: "encoding" | "classifying";
+  /** Images encoded so far (training and test images; 0 while classifying). */
   done: number;
+  /** Images to encode in all (while classifying: the test images classified). */
   total: number;
 }
 

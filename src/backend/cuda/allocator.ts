@@ -50,8 +50,9 @@ export interface AllocatorStats {
   deviceBytes: number;
   /** Blocks handed out and not yet returned. */
   liveBlocks: number;
-  /** Blocks cached for reuse, and their bytes. */
+  /** Blocks cached for reuse. */
   cachedBlocks: number;
+  /** Bytes of the cached blocks. */
   cachedBytes: number;
   /** Driver allocations made so far (a warm training step adds none). */
   driverAllocCalls: number;

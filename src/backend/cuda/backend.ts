@@ -44,8 +44,11 @@ const ANY_DTYPE: readonly DType[] = ["f32", "bf16", "u8", "i32"];
 
 /** Device-side counters of a cuda backend (leak tests, benchmarks). */
 export interface CudaStats {
+  /** The caching allocator's counters. */
   allocator: AllocatorStats;
+  /** The pinned staging ring's counters. */
   staging: StagingStats;
+  /** The multi-tensor table cache's counters. */
   tables: TableStats;
   /** Kernel launches queued (the project's kernels; not cuBLAS/cuDNN calls). */
   launches: number;
@@ -66,6 +69,7 @@ export class CudaBackend implements Backend {
   #live = 0;
   #disposed = false;
 
+  /** Loads the libraries, opens the device and its stream (throws `CudaUnavailableError`). */
   constructor(opts: CudaBackendOptions = {}) {
     this.rt = new CudaRuntime(opts);
     this.#conv = new ConvPlans(this.rt);

@@ -56,7 +56,9 @@ interface Entry {
 
 /** Table cache counters (tests and benchmarks). */
 export interface TableStats {
+  /** Tables found in the cache (no upload). */
   hits: number;
+  /** Tables uploaded to the device. */
   uploads: number;
 }
 

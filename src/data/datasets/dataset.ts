@@ -9,7 +9,9 @@ import { DataError } from "../errors.ts";
 
 /** Height, width and channel count of every image of a dataset. */
 export interface ImageShape {
+  /** Image height in pixels. */
   readonly height: number;
+  /** Image width in pixels. */
   readonly width: number;
   /** 1 (grayscale) or 3 (RGB). */
   readonly channels: number;
@@ -65,9 +67,13 @@ export function checkReadArgs(
 
 /** Options of {@link memoryDataset}. */
 export interface MemoryDatasetOptions extends ImageShape {
+  /** The dataset's name (in messages and checkpoints). */
   name: string;
+  /** Every image, u8 NHWC, one after another (a multiple of height x width x channels). */
   images: Uint8Array;
+  /** One class index per image, when labelled. */
   labels?: Int32Array;
+  /** Class names, indexed by label. */
   classes?: readonly string[];
 }
 

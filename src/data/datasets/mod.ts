@@ -48,6 +48,7 @@ export type DatasetSplit = "pretrain" | "train" | "test";
 export interface OpenDatasetOptions {
   /** Folder holding the datasets (the download cache), default `data`. */
   dataDir?: string;
+  /** Which images (default `pretrain`: STL-10 train+unlabeled, others train). */
   split?: DatasetSplit;
   /** Image folders only: resize every image to this size on load. */
   imageSize?: number;
