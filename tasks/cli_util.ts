@@ -25,7 +25,8 @@ export const DEVICE_FLAG: FlagSpec = {
   value: "<d>",
   choices: DEVICES,
   default: "auto",
-  help: "backend: auto (oneDNN when installed, else reference), cpu, cuda, reference",
+  help:
+    "backend: auto (cuda on an NVIDIA GPU, else cpu where oneDNN is installed, else reference), cpu, cuda, reference",
 };
 
 /** `--threads`, as every task reads it (at most the cores of this machine). */

@@ -177,7 +177,8 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = withPresetDefaults([
     value: "<d>",
     choices: DEVICES,
     default: "auto",
-    help: "backend: auto (oneDNN when installed, else reference), cpu, cuda, reference",
+    help:
+      "backend: auto (cuda on an NVIDIA GPU, else cpu where oneDNN is installed, else reference), cpu, cuda, reference",
   },
   {
     name: "threads",
