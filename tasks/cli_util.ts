@@ -100,8 +100,11 @@ export function checkWritableFolder(flag: string, dir: string, path: string): vo
  */
 export function checkOutputPath(flag: string, path: string): void {
   const dir = dirname(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+  if (!existsSync(dir)) {
     throw new UsageError(`Invalid flag --${flag}: folder '${dir}' of '${path}' does not exist`);
+  }
+  if (!statSync(dir).isDirectory()) {
+    throw new UsageError(`Invalid flag --${flag}: '${dir}' is a file, expected a folder`);
   }
   if (existsSync(path) && statSync(path).isDirectory()) {
     throw new UsageError(`Invalid flag --${flag}: '${path}' is a folder, expected a file name`);

@@ -12,6 +12,7 @@
 
 import { basename, join } from "node:path";
 import type { Context, TensorTree } from "../tensor/mod.ts";
+import { findDuplicateKey } from "./json_keys.ts";
 import { readSafetensors, type SafetensorsMap, writeSafetensors } from "./safetensors.ts";
 import { loadTreeLike, TensorEntryError, treeToSafetensors } from "./tree_io.ts";
 
@@ -104,11 +105,19 @@ function checkContainer(
     throw fail(`checkpoint version ${metadata.version}, this program reads ${VERSION}`);
   }
   if (typeof metadata.meta !== "string") throw fail("its metadata has no 'meta' entry");
+  let meta: unknown;
   try {
-    return JSON.parse(metadata.meta);
+    meta = JSON.parse(metadata.meta);
   } catch (e) {
     throw fail("its metadata is not valid JSON", e);
   }
+  // JSON.parse keeps the last of two equal keys: refused, as in the safetensors header.
+  const dup = findDuplicateKey(metadata.meta);
+  if (dup) {
+    const inside = dup.parents.length ? ` (in '${dup.parents.join(".")}')` : "";
+    throw fail(`duplicate key '${dup.key}' in its metadata${inside}`);
+  }
+  return meta;
 }
 
 /** The `__metadata__` of a safetensors header, or the reason it cannot be read. */
@@ -118,11 +127,15 @@ function headerMetadata(
   headerLength: number,
 ): Record<string, string> | string {
   let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(header));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(header);
+    parsed = JSON.parse(text);
   } catch (e) {
     return `header is not valid UTF-8 JSON (${e instanceof Error ? e.message : e})`;
   }
+  const dup = findDuplicateKey(text);
+  if (dup) return `duplicate key '${dup.key}' in the header`;
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     return "header is not a JSON object";
   }

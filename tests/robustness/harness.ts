@@ -15,8 +15,9 @@ export interface Setup {
   close?: () => Promise<void>;
 }
 
-/** Run a command line: `deno run --allow-all <script> ...args` in the case's folder (with the
- * project's deno.json, as `deno task` runs it). */
+/** Run a command line: `deno run <permissions> <script> ...args` in the case's folder, with the
+ * project's deno.json and, for a task's script, the permissions its deno.json task declares (as
+ * `deno task` runs it; `--allow-all` for other scripts). */
 export interface CliRun {
   /** The entry point, relative to the repository root (e.g. `src/data/inspect.ts`). */
   cli: string;
@@ -71,11 +72,30 @@ export function listTree(dir: string, prefix = ""): string[] {
 /** A stack trace in text: V8's "    at f (file:1:2)" lines or Deno's uncaught-error banner. */
 const STACK = /^\s+at .+[:(]|Uncaught|Stack backtrace/m;
 
+/**
+ * The permission flags of the deno.json task whose script is `cli` (so a case also proves that a
+ * user's `deno task` has every permission its failure path needs), else `--allow-all` (a module's
+ * own command line, such as `src/data/download.ts`).
+ */
+export function permissionsOf(cli: string): string[] {
+  const tasks = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks as Record<
+    string,
+    string | { command: string }
+  >;
+  for (const t of Object.values(tasks)) {
+    const words = (typeof t === "string" ? t : t.command).trim().split(/\s+/);
+    if (words[0] === "deno" && words[1] === "run" && words.at(-1) === cli) {
+      return words.slice(2, -1);
+    }
+  }
+  return ["--allow-all"];
+}
+
 async function runCli(run: CliRun, dir: string, setup: Setup, timeoutMs: number) {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--allow-all",
+      ...permissionsOf(run.cli),
       `--config=${ROOT}deno.json`,
       `${ROOT}${run.cli}`,
       ...run.args(dir, setup),

@@ -1,8 +1,10 @@
 /**
- * The robustness suite: every case of every `*_cases.ts` list beside this file, run through the
- * harness (see README.md). Add a list by importing it here.
+ * The robustness suite: the data/file-format and checkpoint-file lists, run through the harness
+ * (see README.md). The run-folder list has its own test file (`run_robustness_test.ts`) so the
+ * two can run in parallel. Add a list by importing it here.
  */
+import { CHECKPOINT_CASES } from "./checkpoint_cases.ts";
 import { DATA_CASES } from "./data_cases.ts";
 import { registerCases } from "./harness.ts";
 
-registerCases([...DATA_CASES]);
+registerCases([...DATA_CASES, ...CHECKPOINT_CASES]);
