@@ -311,9 +311,11 @@ export const DATA_CASES: RobustnessCase[] = [
   },
   // --- safetensors ---
   {
+    // Two identical entries: a valid file either way, so JSON.parse (which keeps the last) used to
+    // accept it; entries of different offsets would fail another check (a gap) anyway.
     name: "14.9 safetensors: duplicate tensor name",
     setup: (dir) =>
-      put(dir, { "w.safetensors": st(`{${t4("a", 0)},${t4("a", 4)}}`, new Uint8Array(8)) }),
+      put(dir, { "w.safetensors": st(`{${t4("a", 0)},${t4("a", 0)}}`, new Uint8Array(4)) }),
     run: { call: (dir) => readSafetensors(`${dir}/w.safetensors`) },
     expect: {
       errorName: "Error",
