@@ -2,8 +2,9 @@
  * The robustness harness: each case builds bad input in a fresh temporary folder, runs a command
  * line entry point (or calls a function) on it, and checks that it fails the way a user should
  * see: the exit code (or the error's name), key words of the message, no stack trace, no hang,
- * and no partial output left behind (the folder holds exactly what it held before, plus the files
- * the case says a failure keeps, such as a download's `.part`). See README.md beside this file.
+ * and no partial output left behind (the folder holds exactly what it held before, byte for byte,
+ * plus the files the case says a failure keeps, such as a download's `.part`). See README.md
+ * beside this file.
  */
 import assert from "node:assert/strict";
 
@@ -67,6 +68,17 @@ export function listTree(dir: string, prefix = ""): string[] {
     else out.push(rel);
   }
   return out.sort();
+}
+
+/** A digest of every file under `dir` (path relative, as {@link listTree} names it). */
+export async function digestTree(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const rel of listTree(dir)) {
+    if (rel.endsWith("/")) continue;
+    const hash = await crypto.subtle.digest("SHA-256", await Deno.readFile(`${dir}/${rel}`));
+    out.set(rel, Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join(""));
+  }
+  return out;
 }
 
 /** A stack trace in text: V8's "    at f (file:1:2)" lines or Deno's uncaught-error banner. */
@@ -137,6 +149,7 @@ export async function runCase(c: RobustnessCase): Promise<void> {
   try {
     setup = (await c.setup(dir)) ?? {};
     const before = listTree(dir);
+    const contents = await digestTree(dir);
     const timeoutMs = c.timeoutMs ?? 30_000;
     let message: string;
     if ("cli" in c.run) {
@@ -154,6 +167,9 @@ export async function runCase(c: RobustnessCase): Promise<void> {
     const after = listTree(dir);
     const want = [...new Set([...before, ...(c.expect.created ?? [])])].sort();
     assert.deepEqual(after, want, "files after the failure (partial output left or input lost?)");
+    const now = await digestTree(dir);
+    const changed = [...contents.keys()].filter((rel) => now.get(rel) !== contents.get(rel));
+    assert.deepEqual(changed, [], "files the failure rewrote (a run folder's log or checkpoint?)");
   } finally {
     await setup.close?.();
     await Deno.remove(dir, { recursive: true });
