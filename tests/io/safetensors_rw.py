@@ -2,6 +2,8 @@
 
 usage: safetensors_rw.py check IN.safetensors   -> prints a JSON summary of the file
        safetensors_rw.py write OUT.safetensors  -> writes a fixed set of tensors
+       safetensors_rw.py torchread IN.safetensors -> the same summary, each entry's bytes read by
+           torch.frombuffer as its dtype (float16, bfloat16, float64, ...): PyTorch's reading
        safetensors_rw.py torch OUT.safetensors V1 V2 ...
            -> writes the f32 values V as F32, and as F16, BF16 and F64 converted by PyTorch
               (torch.half(), torch.bfloat16(): round to nearest even), raw bits from torch itself
@@ -39,6 +41,27 @@ def read(path):
             values = [bf16_value(v) for v in values]
         out[name] = (e["dtype"], e["shape"], values)
     return out, meta, n
+
+
+def torch_read(path):
+    import torch
+    dtypes = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+              "F64": torch.float64, "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8}
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n].decode("utf-8"))
+    header.pop("__metadata__", None)
+    data = bytearray(raw[8 + n :])
+    out = {}
+    for name, e in header.items():
+        b, end = e["data_offsets"]
+        t = torch.frombuffer(data[b:end], dtype=dtypes[e["dtype"]]) if end > b else torch.tensor([])
+        t = t.reshape(e["shape"])
+        if t.is_floating_point() and t.dtype != torch.float64:
+            t = t.float()
+        out[name] = {"dtype": e["dtype"], "shape": e["shape"], "values": t.flatten().tolist()}
+    return out
 
 
 def write_raw(path, tensors):
@@ -98,6 +121,8 @@ if __name__ == "__main__":
             "pixels": ("U8", [2, 2], [0, 1, 254, 255]),
             "empty": ("F32", [0, 3], []),
         }, {"format": "pt", "epoch": "7"})
+    elif cmd == "torchread":
+        print(json.dumps({"tensors": torch_read(path)}))
     elif cmd == "torch":
         write_torch(path, [float(a) for a in sys.argv[3:]])
     else:
