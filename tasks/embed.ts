@@ -35,6 +35,7 @@ import {
   UsageError,
 } from "./cli_util.ts";
 import { BUILTIN_NAMES, holdsBuiltin, openBuiltin } from "./data_source.ts";
+import { DataError } from "../src/data/errors.ts";
 import { checkEvalPreset, evalSource } from "./eval_data.ts";
 
 /** The command table of `embed`. */
@@ -67,8 +68,8 @@ export const EMBED_SPEC: CommandSpec = {
       kind: "choice",
       value: "train|test",
       choices: ["train", "test"],
-      help: "split of a built-in dataset",
-      defaultText: "test",
+      help: "split of a built-in dataset, or of a folder with train/ + val/ (or test/) subfolders",
+      defaultText: "test (val/ of a folder)",
     },
     {
       name: "out",
@@ -108,6 +109,30 @@ export const EMBED_SPEC: CommandSpec = {
   },
 };
 
+/** Whether `dir` has `train/` beside `val/` or `test/` (how `train` splits a folder). */
+function holdsSplit(dir: string): boolean {
+  const isDir = (p: string) => {
+    try {
+      return Deno.statSync(p).isDirectory;
+    } catch {
+      return false;
+    }
+  };
+  return isDir(`${dir}/train`) && (isDir(`${dir}/val`) || isDir(`${dir}/test`));
+}
+
+/** The class folders of `test` must be those of `train` (the labels index the same classes). */
+function checkSameClasses(train: string, test: string): void {
+  const a = JSON.stringify(scanImageFolder(train).classes);
+  const b = JSON.stringify(scanImageFolder(test).classes);
+  if (a !== b) {
+    throw new DataError(
+      `Cannot embed '${test}': its class folders ${b} differ from those of '${train}' ${a}`,
+      { file: test },
+    );
+  }
+}
+
 function parse(args: string[]) {
   const p = parseCommand(EMBED_SPEC, args);
   if (p === null) return null;
@@ -129,9 +154,10 @@ function parse(args: string[]) {
     preset ??= data;
     data = undefined;
   }
-  if (v.split !== undefined && data !== undefined && !holdsBuiltin(data)) {
+  if (v.split !== undefined && data !== undefined && !holdsBuiltin(data) && !holdsSplit(data)) {
     throw new UsageError(
-      `Invalid flag --split: it applies to dataset names (built-in datasets), and '${data}' holds none`,
+      `Invalid flag --split: it applies to built-in datasets and to folders with train/ + val/ ` +
+        `subfolders, and '${data}' is neither`,
     );
   }
   const out = required(EMBED_SPEC, p, "out");
@@ -177,17 +203,25 @@ async function main(args: string[]): Promise<number> {
       let files: string[] | undefined;
       let described: string;
       if (source.kind === "folder") {
-        if (o.split !== undefined) {
+        if (o.split !== undefined && source.testDir === undefined) {
           throw new UsageError(
-            `Invalid flag --split: it applies to dataset names (built-in datasets), not to the image folder '${source.root}'`,
+            `Invalid flag --split: the image folder '${source.root}' has no train/ + val/ subfolders`,
           );
         }
         if (channels !== 1 && channels !== 3) {
           throw new Error(`Cannot embed '${source.root}': the backbone takes ${channels} channels`);
         }
-        files = scanImageFolder(source.root).files.map((f) => relative(source.root, f));
-        opened = readImageFolder({ root: source.root, size, channels: channels as 1 | 3 });
-        described = source.root;
+        // train/ + val/: one split, labelled by the class folders train uses (as `train` reads it)
+        const dir = source.testDir === undefined
+          ? source.root
+          : o.split === "train"
+          ? source.trainDir
+          : source.testDir;
+        const scan = scanImageFolder(dir);
+        if (source.testDir !== undefined) checkSameClasses(source.trainDir, source.testDir);
+        files = scan.files.map((f) => relative(source.root, f));
+        opened = readImageFolder({ root: dir, size, channels: channels as 1 | 3 });
+        described = dir;
       } else {
         const split = o.split ?? "test";
         opened = await openBuiltin(source, { split, imageSize: size });
