@@ -44,6 +44,11 @@ export interface FlagSpec {
   optionalValue?: boolean;
   /** One-letter alias. */
   short?: string;
+  /**
+   * An environment variable that stands for the flag when it is absent (`RESSL_THREADS`, read by
+   * the backend itself): checked like the flag, so that it cannot bypass the flag's bounds.
+   */
+  env?: string;
 }
 
 /** A command: its usage line, description, flags, positionals and examples. */
@@ -186,8 +191,31 @@ export function parseCommand(spec: CommandSpec, args: readonly string[]): Parsed
   for (const f of spec.flags) {
     const raw = (parsed.values as Record<string, string | boolean | undefined>)[f.name];
     values[f.name] = raw === undefined ? f.default : readValue(f, raw);
+    if (raw === undefined && f.env) checkEnv(f, f.env);
   }
   return { values, given, positionals: parsed.positionals };
+}
+
+/** Checks the environment variable `name` that stands for absent `flag` as the flag's value. */
+function checkEnv(flag: FlagSpec, name: string): void {
+  let raw: string | undefined;
+  try {
+    raw = Deno.env.get(name);
+  } catch {
+    return; // not readable under this task's permissions: then nothing else reads it either
+  }
+  if (raw === undefined || raw === "") return;
+  try {
+    readValue(flag, raw);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    throw new UsageError(
+      e.message.replace(
+        `Invalid flag --${flag.name}:`,
+        `Invalid ${name}='${raw}' (--${flag.name}):`,
+      ),
+    );
+  }
 }
 
 /** A required string flag's value; a {@link UsageError} naming it when absent. */

@@ -38,6 +38,7 @@ export const THREADS_FLAG: FlagSpec = {
   max: coresBound,
   help: "CPU threads of the oneDNN backend",
   defaultText: "all cores ($RESSL_THREADS)",
+  env: "RESSL_THREADS",
 };
 
 /** `--data` of the evaluation tasks: the same folders as `train --data`. */

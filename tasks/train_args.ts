@@ -188,6 +188,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = withPresetDefaults([
     max: coresBound,
     help: "CPU threads of the oneDNN backend",
     defaultText: "all cores ($RESSL_THREADS)",
+    env: "RESSL_THREADS",
   },
   {
     name: "workers",

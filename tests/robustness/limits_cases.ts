@@ -1,7 +1,7 @@
 /**
  * Robustness cases of the command-line limits (issue 14, case 7 and the `--out` checks of case 9):
  * `--threads` / `--workers` far beyond the cores (they used to start 10,004 threads and never
- * finish a step), and an `embed --out` that is its own input checkpoint (it used to overwrite
+ * finish a step), `RESSL_THREADS` (the default of `--threads`) likewise, and an `embed --out` that is its own input checkpoint (it used to overwrite
  * it). The harness checks that nothing is written and the checkpoint is unchanged byte for byte;
  * `tests/cli/limits_test.ts` covers every task and the read-only and folder cases.
  */
@@ -46,9 +46,47 @@ export const LIMITS_CASES: readonly RobustnessCase[] = [
     },
     run: {
       cli: "tasks/eval.ts",
-      args: () => ["--checkpoint", "ck.safetensors", "--data", "data", "--threads", "10000"],
+      args: () => [
+        "--checkpoint",
+        "ck.safetensors",
+        "--protocol",
+        "knn",
+        "--data",
+        "data",
+        "--threads",
+        "10000",
+      ],
     },
     expect: { exitCode: 2, keywords: [aboveCores("threads", 10000)] },
+  },
+  {
+    name: "14.7 eval with RESSL_THREADS above the cores (no --threads): refused like the flag",
+    setup: async (dir) => {
+      await tinyFashionMnist(dir);
+      await writeFixtureCheckpoint(join(dir, "ck.safetensors"));
+    },
+    run: {
+      cli: "tasks/eval.ts",
+      args: () => [
+        "--checkpoint",
+        "ck.safetensors",
+        "--protocol",
+        "knn",
+        "--data",
+        "data",
+        "--device",
+        DEVICE,
+      ],
+      env: { RESSL_THREADS: String(n + 1) },
+    },
+    expect: {
+      exitCode: 2,
+      keywords: [
+        new RegExp(
+          `Invalid RESSL_THREADS='${n + 1}' \\(--threads\\): ${n + 1} is more than the ${n} cores?`,
+        ),
+      ],
+    },
   },
   {
     name: "14.9 embed --out <its own --checkpoint>: refused before any work; the input is intact",
