@@ -55,7 +55,8 @@ export const PLOT_SPEC: CommandSpec = {
     },
     {
       ...DATA_FLAG,
-      help: "map: a folder with the dataset's files (in <dir>/<name>/, or <dir> named <name>)",
+      help: "map: a folder with the dataset's files (CIFAR, STL-10: in it or in <dir>/<name>/; " +
+        "Fashion-MNIST: in <dir>/<name>/, or <dir> named <name>)",
       defaultText: "data/ (Fashion-MNIST also Debian's copy)",
     },
     {
@@ -191,6 +192,8 @@ async function mapDataDir(checkpoint: string, preset: string | undefined, data?:
       `Invalid flag --data: the map draws the ${name} test set; '${data}' holds other images`,
     );
   }
+  // CIFAR and STL-10 readers open the folder holding their files (or cifar-10-batches-bin/...).
+  if (name === "cifar10" || name === "cifar100" || name === "stl10") return source.root;
   if (source.root !== data) return data; // found in <data>/<name>/
   if (basename(data) === name) return dirname(data);
   throw new UsageError(
