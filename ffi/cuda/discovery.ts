@@ -317,13 +317,16 @@ export function openLocated<S extends Deno.ForeignLibraryInterface>(
       installHint(location.id)
     }`;
   };
-  if (bySystem && opts.systemSearch === false) throw new CudaUnavailableError(notFound());
+  const noDriver = bySystem && location.id === "cuda";
+  if (bySystem && opts.systemSearch === false) {
+    throw new CudaUnavailableError(notFound(), { noDriver });
+  }
   try {
     return { lib: Deno.dlopen(location.path, symbols), location };
   } catch (e) {
     const msg = (e as Error).message;
     if (bySystem) {
-      throw new CudaUnavailableError(notFound(msg), { cause: e });
+      throw new CudaUnavailableError(notFound(msg), { cause: e, noDriver });
     }
     throw new CudaUnavailableError(
       `Cannot load ${spec.what} from '${location.path}' (found through ${location.source}): ` +

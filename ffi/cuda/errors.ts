@@ -16,9 +16,15 @@ export type CudaLibraryKind = "cuda" | "cublas" | "cudnn" | "nvrtc" | "nccl";
  * reports its message.
  */
 export class CudaUnavailableError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  /**
+   * True when the machine has no NVIDIA driver at all (`libcuda.so.1` not found by the system
+   * loader): the common case of a CPU-only machine, which `auto` selection reports in one line.
+   */
+  readonly noDriver: boolean;
+  constructor(message: string, options?: ErrorOptions & { noDriver?: boolean }) {
     super(message, options);
     this.name = "CudaUnavailableError";
+    this.noDriver = options?.noDriver ?? false;
   }
 }
 

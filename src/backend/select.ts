@@ -60,7 +60,9 @@ function createAuto(opts: CreateBackendOptions): Backend {
     return createCudaBackend(opts.cuda);
   } catch (e) {
     if (!(e instanceof CudaUnavailableError)) throw e;
-    noCuda = e.message;
+    // A machine without an NVIDIA driver is the ordinary CPU case: one short line. A driver that
+    // is there but unusable (old, no device, a library missing) is worth the whole reason.
+    noCuda = e.noDriver ? "no NVIDIA driver on this machine (libcuda.so.1)" : e.message;
   }
   try {
     const cpu = createCpuBackend({ threads: opts.threads });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { createBackend } from "../../src/backend/select.ts";
 import { DNNL_PATH_ENV, DnnlUnavailableError, loadDnnl } from "../../ffi/dnnl/mod.ts";
 import { CudaUnavailableError } from "../../ffi/cuda/errors.ts";
@@ -88,4 +89,22 @@ Deno.test("select: cuda without a driver fails with its reason; unknown names ar
   );
   assert.throws(() => createBackend("tpu" as never), /Cannot create backend 'tpu'/);
   assert.equal(createBackend("reference").name, "reference");
+});
+
+Deno.test("select: on a machine without an NVIDIA driver, auto says so in one short line", () => {
+  if (existsSync("/dev/nvidiactl") || Deno.env.get("RESSL_LIBCUDA") !== undefined) return;
+  withEnv("RESSL_CUDA_EMULATION", "0", () => {
+    assert.throws(() => createBackend("cuda"), (e: unknown) => {
+      assert.ok(e instanceof CudaUnavailableError);
+      assert.equal(e.noDriver, true, e.message);
+      assert.match(e.message, /libcuda\.so\.1/);
+      return true;
+    });
+    const lines: string[] = [];
+    const be = createBackend("auto", { threads: 1, warn: (l) => lines.push(l) });
+    be.dispose();
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /no NVIDIA driver on this machine/);
+    if (dnnlHere) assert.ok(lines[0].length < 120, `a short note, got ${lines[0].length} chars`);
+  });
 });
