@@ -2,10 +2,9 @@
  * The world size never changes the maths: the same training (tiny ReSSL, 3 steps,
  * `equivalence_worker.ts`) on 2 ranks and on 1 process gives the same per-step losses (1e-5
  * relative) and the same final state (every weight, BN running statistic and queue entry within
- * 1e-4 of its tensor's largest element, at least 0.01: student,
- * teacher, BN running statistics, queue; the momentum buffers, sums of gradients whose ReLU masks
- * flip with the last bits of an activation, within 10 % in L2), for BN groups over the global
- * batch with
+ * 1e-4 of its tensor's largest element, at least 0.01: student, teacher, BN running statistics,
+ * queue; the momentum buffers, sums of gradients whose ReLU masks flip with the last bits of an
+ * activation, within 1 % in L2: measured at most 1.7e-3), for BN groups over the global batch with
  * SyncBN (bnSplits 1), one local group per rank (2) and four (8), with and without the teacher
  * shuffle; and the queue and whole state are bit-identical on the two ranks (SHA-256).
  *
@@ -106,7 +105,7 @@ function compare(one: string, two: string, cases: string[], what: string): strin
       const got = a.get(path)!;
       if (path.startsWith("momentum.")) {
         moments = Math.max(moments, relativeL2(got, want));
-        assert.ok(moments <= 0.1, `${what} ${name} ${path}: relative L2 difference ${moments}`);
+        assert.ok(moments <= 1e-2, `${what} ${name} ${path}: relative L2 difference ${moments}`);
         continue;
       }
       let scale = 0;
