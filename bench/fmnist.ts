@@ -384,6 +384,17 @@ async function baselines(o: BenchOptions): Promise<Baselines> {
 
 // ------------------------------------------------------------------------------------------ plots
 
+/**
+ * The sections of an existing report that other commands wrote (between `<!-- kept:begin -->` and
+ * `<!-- kept:end -->`, e.g. the quick start's run and the warm-up floor): a regenerated report
+ * keeps them at its end instead of dropping them.
+ */
+async function keptSections(doc: string): Promise<string> {
+  const old = await Deno.readTextFile(doc).catch(() => "");
+  const blocks = old.match(/<!-- kept:begin -->[\s\S]*?<!-- kept:end -->/g) ?? [];
+  return blocks.map((b) => `\n${b}\n`).join("");
+}
+
 /** Runs `deno task plot <run>` when tasks/plot.ts exists; copies the run's PNGs beside the doc. */
 async function plot(o: BenchOptions, result: RunResult): Promise<string[]> {
   if (!(await exists(join(REPO, "tasks/plot.ts")))) return [];
@@ -491,7 +502,7 @@ export async function main(args: string[]): Promise<number> {
     commands,
   });
   await Deno.mkdir(dirname(o.doc), { recursive: true });
-  await writeFileAtomic(o.doc, report);
+  await writeFileAtomic(o.doc, report + await keptSections(o.doc));
   // `deno task check` runs `deno fmt --check` on docs/: keep the generated Markdown formatted.
   await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", resolve(o.doc)], cwd: REPO })
     .output()

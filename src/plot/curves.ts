@@ -102,7 +102,15 @@ function panel(
     data: { values: points },
     mark: { type: "line", point: opts.points ?? false, strokeWidth: 1.6, clip: true },
     encoding: {
-      x: { field: "x", type: "quantitative", title: x.title, axis: { tickMinStep: 1 } },
+      // steps and epochs are whole numbers from 0 (a lone kNN point at epoch 3 otherwise gets
+      // the one-value domain [3, 3] and a tick labelled "3.000000")
+      x: {
+        field: "x",
+        type: "quantitative",
+        title: x.title,
+        scale: { domainMin: 0 },
+        axis: { tickMinStep: 1, format: "d" },
+      },
       y: {
         field: "value",
         type: "quantitative",
