@@ -14,7 +14,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { writeSection } from "./report.ts";
+import { loadAverage, writeSection } from "./report.ts";
 import { selectCases } from "./step_cases.ts";
 import { resnet18ConvShapes } from "./step_flops.ts";
 import { currentTorch } from "./torch_python.ts";
@@ -121,7 +121,7 @@ export async function main(args: string[]): Promise<string> {
   const md = parts.join("\n\n");
   console.log(md);
   if (values.write) {
-    const load = await Deno.readTextFile("/proc/loadavg").catch(() => "n/a");
+    const load = loadAverage();
     await writeSection(
       values.write,
       "conv-micro",

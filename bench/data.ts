@@ -10,7 +10,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { writeSection } from "./report.ts";
+import { loadAverage, writeSection } from "./report.ts";
 import { memoryDataset } from "../src/data/datasets/dataset.ts";
 import { Loader } from "../src/data/loader.ts";
 import { augmentationPreset } from "../src/data/pipelines.ts";
@@ -136,7 +136,7 @@ export async function main(args: string[]): Promise<DataBenchResult[]> {
         r.workers === "torchvision" ? "torchvision (PIL, 1 process)" : r.workers
       } | ${r.imagesPerSecond.toFixed(0)} |`
     );
-    const load = await Deno.readTextFile("/proc/loadavg").catch(() => "n/a");
+    const load = loadAverage();
     await writeSection(
       values.write,
       "data",

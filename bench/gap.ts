@@ -18,7 +18,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { writeSection } from "./report.ts";
+import { loadAverage, writeSection } from "./report.ts";
 import { createSession, type ProfileSession, type StepTiming } from "./profile_run.ts";
 import { kernelClass } from "./kernel_timer.ts";
 import { median } from "./step_cases.ts";
@@ -107,7 +107,7 @@ export async function main(args: string[]): Promise<string> {
     const md = gapTable(sides, sessions, times);
     console.log(md);
     if (values.write) {
-      const load = await Deno.readTextFile("/proc/loadavg").catch(() => "n/a");
+      const load = loadAverage();
       await writeSection(
         values.write,
         "gap",

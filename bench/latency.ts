@@ -16,7 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { createCpuBackend } from "../src/backend/cpu/backend.ts";
-import { writeSection } from "./report.ts";
+import { loadAverage, writeSection } from "./report.ts";
 import { median } from "./step_cases.ts";
 
 const SIZES = [64, 4096, 65536, 802816];
@@ -112,7 +112,7 @@ export async function main(args: string[]): Promise<string> {
   const md = rows.join("\n");
   console.log(md);
   if (values.write) {
-    const load = await Deno.readTextFile("/proc/loadavg").catch(() => "n/a");
+    const load = loadAverage();
     await writeSection(
       values.write,
       "latency",

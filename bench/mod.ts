@@ -17,7 +17,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { writeSection } from "./report.ts";
+import { loadAverage, writeSection } from "./report.ts";
 import type { CaseResult } from "./step.ts";
 import type { TrainPathResult } from "./train_path.ts";
 import { overall, speedup } from "./step_table.ts";
@@ -114,13 +114,12 @@ if (import.meta.main) {
     ];
     const step = await import("./step.ts");
     const train = await import("./train_path.ts");
-    const loadavg = async () =>
-      (await Deno.readTextFile("/proc/loadavg").catch(() => "n/a")).split(" ")[0];
-    const loads = [await loadavg()];
+    const loadavg = () => loadAverage().split(" ")[0];
+    const loads = [loadavg()];
     const s = await step.main(stepArgs);
-    loads.push(await loadavg());
+    loads.push(loadavg());
     const t = await train.main(trainArgs);
-    loads.push(await loadavg());
+    loads.push(loadavg());
     const md = summary(s, t) +
       `\n\nLoad average (1 min) at the start of the step phase ${loads[0]}, of the training-path ` +
       `phase ${loads[1]}, at the end ${loads[2]}: the columns that compare a step-phase number ` +
@@ -128,7 +127,7 @@ if (import.meta.main) {
       "one phase are always side by side.";
     console.log(md);
     if (write) {
-      const load = await Deno.readTextFile("/proc/loadavg").catch(() => "n/a");
+      const load = loadAverage();
       await writeSection(
         write,
         "summary",

@@ -9,6 +9,18 @@
 import { writeFileAtomic } from "../src/io/atomic.ts";
 
 /** Returns `doc` with section `name` set to `body`. */
+/**
+ * The 1-, 5- and 15-minute load averages as "a b c" (Deno.loadavg: `deno task bench` may not read
+ * /proc/loadavg, which Deno guards as a system file), or "n/a" where unavailable.
+ */
+export function loadAverage(): string {
+  try {
+    return Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
+  } catch {
+    return "n/a";
+  }
+}
+
 export function replaceSection(doc: string, name: string, body: string): string {
   const begin = `<!-- ${name}:begin -->`, end = `<!-- ${name}:end -->`;
   const block = `${begin}\n\n${body.trim()}\n\n${end}`;
