@@ -62,7 +62,7 @@ function createAuto(opts: CreateBackendOptions): Backend {
     if (!(e instanceof CudaUnavailableError)) throw e;
     // A machine without an NVIDIA driver is the ordinary CPU case: one short line. A driver that
     // is there but unusable (old, no device, a library missing) is worth the whole reason.
-    noCuda = e.noDriver ? "no NVIDIA driver on this machine (libcuda.so.1)" : e.message;
+    noCuda = e.noDriver ? "no NVIDIA driver here (libcuda.so.1 not found)" : e.message;
   }
   try {
     const cpu = createCpuBackend({ threads: opts.threads });

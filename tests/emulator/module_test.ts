@@ -69,14 +69,30 @@ Deno.test({
         assert.equal(load(emu, other), CU.NO_BINARY_FOR_GPU, `sm_${arch} only`);
       }
       assert.match(emu.lastError(), /sm_100/);
-      // Not an image at all, a damaged fatbin header, a truncated cubin.
+      // Not an image at all, a damaged fatbin header, a truncated cubin. The cubin is truncated
+      // inside an uncompressed fatbin, whose entry says how many bytes it has: a bare cubin has
+      // no size but its own header (the driver, like the emulator, takes the ELF header's word),
+      // so one whose section table lies past its end would be read from whatever memory follows.
       assert.equal(load(emu, new TextEncoder().encode("hello, GPU\0")), CU.INVALID_PTX);
       const damaged = fatbin(PLAIN).slice();
       damaged[4] = 7; // version
       assert.equal(load(emu, damaged), CU.INVALID_IMAGE);
-      const truncated = cubin.slice();
-      new DataView(truncated.buffer).setBigUint64(0x28, BigInt(cubin.length * 4), true); // e_shoff
+      const plain = nvccOutput(PLAIN, [
+        "-fatbin",
+        "--no-compress",
+        "-gencode",
+        "arch=compute_90,code=sm_90",
+      ], ".sm90.plain.fatbin");
+      const elfAt = plain.findIndex((_, i) =>
+        plain[i] === 0x7f && plain[i + 1] === 0x45 && plain[i + 2] === 0x4c && plain[i + 3] === 0x46
+      );
+      assert.ok(elfAt > 0, "an uncompressed fatbin holds the cubin as it is");
+      emu.ok(load(emu, plain), "the intact uncompressed fatbin loads");
+      const truncated = plain.slice();
+      // e_shoff: the section table moved past the end of the entry
+      new DataView(truncated.buffer).setBigUint64(elfAt + 0x28, BigInt(plain.length * 4), true);
       assert.equal(load(emu, truncated), CU.INVALID_IMAGE);
+      assert.match(emu.lastError(), /out of bounds \(truncated image\?\)/);
 
       // In the image but without a host build; in both but with other parameter types.
       assert.equal(

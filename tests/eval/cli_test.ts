@@ -172,7 +172,7 @@ Deno.test("export / embed: bad command lines exit 2", async () => {
     "embed",
     ["--checkpoint", ckpt, "--data", dir, "--split", "train", "--out", `${dir}/e.safetensors`],
     2,
-    /--split: it applies to dataset names/,
+    /--split: it applies to built-in datasets and to folders with train\/ \+ val\/ subfolders, and .* is neither/,
   );
   await fails(
     "embed",
