@@ -21,6 +21,7 @@ import {
 } from "../src/ressl/config.ts";
 import { type ParsedCommand, UsageError } from "./cli_flags.ts";
 import { configEntries, TRAIN_FLAGS, type TrainRuntime } from "./train_args.ts";
+import { resolveData } from "./data_source.ts";
 
 /** What {@link resumeRun} returns: the run to continue, with its own settings. */
 export interface ResumedRun {
@@ -74,6 +75,7 @@ export async function resumeRun(
       value: v,
     });
   }
+  const differences: string[] = [];
   try {
     checkResumeSettings(plan, {
       preset: runtime.presetGiven ? runtime.preset : undefined,
@@ -81,8 +83,13 @@ export async function resumeRun(
       limit: runtime.limit,
     });
   } catch (e) {
-    if (e instanceof ResumeSettingsError) throw new UsageError(e.message);
-    throw e;
+    if (!(e instanceof ResumeSettingsError)) throw e;
+    differences.push(...e.differences);
+  }
+  const data = dataDifference(plan, runtime.data);
+  if (data) differences.push(data);
+  if (differences.length > 0) {
+    throw new UsageError(new ResumeSettingsError(plan.checkpoint, differences).message);
   }
   const stored = canonicalName(plan.stored.preset ?? plan.config.dataset).name;
   const preset = TRAIN_PRESET_NAMES.includes(stored)
@@ -101,4 +108,26 @@ export async function resumeRun(
       limit: runtime.limit ?? plan.stored.limit,
     },
   };
+}
+
+/**
+ * `--data` given again: a difference when it reads other files than the run's folder (found as
+ * `train` found it, so `DIR` and `DIR/<name>/` agree). When the run's folder is gone (moved), the
+ * folder given is read.
+ */
+function dataDifference(plan: ResumePlan, given: string | undefined): string | undefined {
+  const stored = plan.stored.data;
+  if (given === undefined || stored === undefined) return undefined;
+  const real = (p: string) => {
+    try {
+      return Deno.realPathSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const was = real(stored);
+  if (was === undefined) return undefined;
+  const source = resolveData(canonicalName(plan.config.dataset).name, given);
+  if (real(source.root) === was) return undefined;
+  return `--data ${given} differs from the run's ${stored}`;
 }

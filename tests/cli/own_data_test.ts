@@ -7,6 +7,7 @@
  * width 4, a few steps.
  */
 import assert from "node:assert/strict";
+import jpeg from "jpeg-js";
 import { estimateMeanStd, scanImageFolder } from "../../src/data/datasets/mod.ts";
 import { readMetrics } from "../../src/io/metrics.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
@@ -66,6 +67,10 @@ Deno.test("train --data <image folder with classes>: own images, estimated mean/
     assert.match(r.text, /48 images \(folder:.*photos in .*photos\), batch 16, 1 epoch = 3 steps/);
     assert.match(r.text, /kNN monitor every 1 epoch \(43 voting, 5 test images\)/);
     assert.match(r.text, /kNN top-1 \d+\.\d\d% \(top-5 \d+\.\d\d%\) on 5 test images/);
+    // What runs between steps is named (off a terminal: once each), then the curves are drawn.
+    assert.match(r.text, /\nepoch 1: kNN monitor, encoding\n/);
+    assert.match(r.text, /\nepoch 1: writing the checkpoint\n/);
+    assert.match(r.text, /\ndrawing the training curves \.\.\.\ntraining curves: .*curves\.png/);
 
     const { config, run: info } = JSON.parse(await Deno.readTextFile(`${run}/config.json`));
     assert.equal(config.dataset, "image-folder");
@@ -141,7 +146,14 @@ Deno.test("train --data <flat folder>: unlabelled, so the kNN monitor is off (or
   const dir = await Deno.makeTempDir({ prefix: "ressl_own_" });
   try {
     const flat = `${dir}/flat`;
-    writeClassPngs(flat, 32, 0, 3, 12);
+    writeClassPngs(flat, 30, 0, 3, 12);
+    // JPEG and WebP train beside PNG
+    const rgba = new Uint8Array(12 * 12 * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 37) % 256));
+    Deno.writeFileSync(
+      `${flat}/photo.jpg`,
+      jpeg.encode({ width: 12, height: 12, data: rgba }).data,
+    );
+    await Deno.copyFile(FIXTURE_WEBP, `${flat}/zz.webp`);
     await expectFailure(
       "train",
       ["--data", flat, "--knn-every", "1", ...tiny(dir, `${dir}/run1`)],
@@ -166,6 +178,7 @@ Deno.test("train --data <flat folder>: unlabelled, so the kNN monitor is off (or
     ]);
     assert.equal(r.code, 0, r.text);
     assert.match(r.text, /kNN monitor off: the folder has no class subfolders/);
+    assert.match(r.text, /32 images \(folder:/, "30 PNG + 1 JPEG + 1 WebP");
     assert.doesNotMatch(r.text, /estimated from/);
     const { config } = JSON.parse(await Deno.readTextFile(`${dir}/run2/config.json`));
     assert.equal(config.image.size, 8);
@@ -252,13 +265,29 @@ Deno.test("train --data <dir>: Fashion-MNIST's files directly in <dir> or in <di
       ]);
       assert.equal(e.code, 0, e.text);
       assert.match(e.text, new RegExp(`${n} train / 20 test images of fashion-mnist in ${data}`));
+      // embed too: the folder's test split (20 images), not Debian's 10,000
+      const emb = `${out}/test.safetensors`;
+      const m = await runTask("embed", [
+        "--checkpoint",
+        out,
+        "--data",
+        data,
+        "--out",
+        emb,
+        "--device",
+        DEVICE,
+        "--threads",
+        "1",
+      ]);
+      assert.equal(m.code, 0, m.text);
+      assert.deepEqual((await readSafetensors(emb)).tensors.embeddings.shape, [20, 32]);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("embed: WebP images are embedded beside PNGs, none skipped", async () => {
+Deno.test("embed: WebP beside PNG, none skipped; a train/ + val/ folder one split at a time", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ressl_own_" });
   try {
     const ckpt = `${dir}/ckpt.safetensors`;
@@ -284,6 +313,54 @@ Deno.test("embed: WebP images are embedded beside PNGs, none skipped", async () 
     const st = await readSafetensors(out);
     assert.equal(st.tensors.embeddings.shape[0], 2);
     assert.deepEqual(JSON.parse(st.metadata.files), ["a.webp", "b.png"]);
+
+    // train/ + val/ as train reads it: one split at a time (val/ unless --split train), labelled
+    // by the class folders inside, not by "train" and "val".
+    const split = `${dir}/split`;
+    writeClassPngs(`${split}/train/a`, 3, 0, 6, 12);
+    writeClassPngs(`${split}/train/b`, 3, 1, 7, 12);
+    writeClassPngs(`${split}/val/a`, 2, 0, 8, 12);
+    writeClassPngs(`${split}/val/b`, 1, 1, 9, 12);
+    for (const [extra, n] of [[[], 3], [["--split", "train"], 6]] as const) {
+      const e = await runTask("embed", [
+        "--checkpoint",
+        ckpt,
+        "--data",
+        split,
+        ...extra,
+        "--out",
+        out,
+        "--device",
+        DEVICE,
+        "--threads",
+        "1",
+      ]);
+      assert.equal(e.code, 0, e.text);
+      const s = await readSafetensors(out);
+      assert.equal(s.tensors.embeddings.shape[0], n);
+      assert.deepEqual(JSON.parse(s.metadata.classes), ["a", "b"]);
+      const files: string[] = JSON.parse(s.metadata.files);
+      const want = n === 3 ? ["val/a/img000.png", "val/a/img001.png", "val/b/img000.png"] : [];
+      if (n === 3) assert.deepEqual(files, want);
+      else assert.ok(files.every((f) => f.startsWith("train/")), files.join(" "));
+      assert.deepEqual([...s.tensors.labels.data], n === 3 ? [0, 0, 1] : [0, 0, 0, 1, 1, 1]);
+    }
+    await Deno.mkdir(`${split}/val/c`);
+    await Deno.copyFile(`${split}/val/b/img000.png`, `${split}/val/c/x.png`);
+    await expectFailure(
+      "embed",
+      [
+        "--checkpoint",
+        ckpt,
+        "--data",
+        split,
+        "--out",
+        `${dir}/never.safetensors`,
+      ],
+      1,
+      [/class folders \["a","b","c"\] differ from those of '.*train' \["a","b"\]/],
+      dir,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
