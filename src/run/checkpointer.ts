@@ -129,7 +129,8 @@ export class Checkpointer {
         `Cannot resume from '${path}' (step ${step}): run folder '${this.outDir}' holds newer ` +
           `checkpoints (step ${newer.join(", ")}), which continuing this one there would ` +
           `overwrite and prune; resume the newest (--resume ${this.outDir}), or branch from this ` +
-          `one into a new folder (--resume ${path} --out <new folder>)`,
+          `one into a new folder (--resume ${path} --out <new folder>); if the newer ones are ` +
+          `damaged and cannot be resumed, move them out of the folder first`,
       );
     }
     if (here.length === 0) return;
