@@ -321,9 +321,10 @@ export const MAX_WARMUP_FRACTION = 0.025;
 
 /**
  * Warm-up steps of a run with `stepsPerEpoch` steps per epoch (this project's rule for short runs,
- * RESSL_SPEC §6): `optim.warmupEpochs` epochs, capped at 2.5 % of all steps, but never below
- * `optim.minWarmupSteps` steps (a warm-up of a handful of steps lets the default lr collapse a
- * short run: docs/results.md), and never more than half the run. `warmupEpochs` 0 means none.
+ * RESSL_SPEC §6): `optim.warmupEpochs` epochs, capped at 2.5 % of all steps; the cap never goes
+ * below `optim.minWarmupSteps` steps or half the run, whichever is less (a warm-up of a handful of
+ * steps lets the default lr collapse a short run: docs/results.md), and the warm-up is never longer
+ * than its `warmupEpochs` epochs. `warmupEpochs` 0 means none.
  *
  * For the full recipes the floor changes nothing (200 epochs of 234 steps: 5 epochs = 1170 steps).
  */
