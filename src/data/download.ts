@@ -2,13 +2,15 @@
  * `--download`: fetches CIFAR-10/100 (binary), STL-10 (binary) and Fashion-MNIST from their
  * canonical URLs into the data folder, with a progress bar, resume of partial files, the published
  * MD5 of every file, and `.tar.gz` extraction. Nothing verified is ever deleted: a file that fails
- * its checksum is set aside as `<name>.md5-mismatch` and the error says what to do.
+ * its checksum is set aside as `<name>.md5-mismatch` and the error says what to do. A failed
+ * download removes the folders it created that are left empty (nothing else).
  *
  * Command line: `deno run --allow-all src/data/download.ts <dataset> [--data-dir DIR] [--mirror URL]`.
  *
  * @module
  */
 
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { DataError } from "./errors.ts";
 import {
@@ -128,6 +130,39 @@ function exists(path: string): boolean {
   }
 }
 
+/**
+ * Creates `path` with the folders above it that are missing; returns the folders it created,
+ * deepest first.
+ */
+async function makeFolders(path: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let p = path; !exists(p);) {
+    missing.push(p);
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  await Deno.mkdir(path, { recursive: true });
+  return missing;
+}
+
+/**
+ * After a failed download: removes the folders of `created` (deepest first) that are empty, so
+ * that a failure leaves no empty dataset or data folder behind. A folder holding anything (a
+ * `.part` kept for resume, a verified file, a `.md5-mismatch` set aside) stays, and so do the
+ * folders above it; a folder that existed before the download is never in `created`.
+ */
+async function removeEmptyFolders(created: string[]): Promise<void> {
+  for (const p of created) {
+    try {
+      if (!(await Deno.lstat(p)).isDirectory) return;
+      await Deno.remove(p); // not recursive: fails on a folder that is not empty
+    } catch {
+      return; // not empty (or gone): it and the folders above it stay
+    }
+  }
+}
+
 /** Fetches one file to `target` through `target.part`, verifying its MD5; returns true if fetched. */
 async function fetchVerified(
   f: RemoteFile,
@@ -164,7 +199,9 @@ async function fetchVerified(
 
 /**
  * Downloads, verifies and extracts a dataset of {@link DATASET_SOURCES} into `dataDir`, resuming
- * partial files. Does nothing when the dataset is already in place.
+ * partial files. Does nothing when the dataset is already in place. On failure, the folders it
+ * created (the data folder, the dataset's folder) are removed when they are empty; what they hold
+ * (a `.part` to resume, verified files) keeps them.
  */
 export async function downloadDataset(
   name: string,
@@ -185,13 +222,18 @@ export async function downloadDataset(
     return { alreadyPresent: true, downloaded: [], extracted: [] };
   }
   const folder = source.folder ? `${dataDir}/${source.folder}` : dataDir;
-  await Deno.mkdir(folder, { recursive: true });
+  const created = await makeFolders(folder);
   const onProgress = options.onProgress ?? consoleProgress();
   const result: DownloadResult = { alreadyPresent: false, downloaded: [], extracted: [] };
-  for (const f of source.files) {
-    const target = `${folder}/${f.file}`;
-    if (await fetchVerified(f, target, onProgress, options)) result.downloaded.push(f.file);
-    if (f.extract) result.extracted.push(...(await extractTarGz(target, dataDir)));
+  try {
+    for (const f of source.files) {
+      const target = `${folder}/${f.file}`;
+      if (await fetchVerified(f, target, onProgress, options)) result.downloaded.push(f.file);
+      if (f.extract) result.extracted.push(...(await extractTarGz(target, dataDir)));
+    }
+  } catch (err) {
+    await removeEmptyFolders(created);
+    throw err;
   }
   const missing = source.ready.filter((p) => !exists(`${dataDir}/${p}`));
   if (missing.length > 0) {

@@ -57,6 +57,13 @@ const tiny = (bad: Record<string, Uint8Array | string>) => (dir: string) => {
   return put(dir, files);
 };
 
+/** Short timeouts and one retry for the download cases. */
+const DOWNLOAD_ENV = {
+  RESSL_DOWNLOAD_CONNECT_TIMEOUT: "0.3",
+  RESSL_DOWNLOAD_IDLE_TIMEOUT: "0.3",
+  RESSL_DOWNLOAD_RETRIES: "1",
+};
+
 /** A download of cifar10 from a raw server (at `--mirror`) that follows `plan`. */
 function download(plan: RawAction[]): Pick<RobustnessCase, "setup" | "run"> {
   const archive = "/cifar-10-binary.tar.gz";
@@ -69,11 +76,32 @@ function download(plan: RawAction[]): Pick<RobustnessCase, "setup" | "run"> {
     run: {
       cli: "src/data/download.ts",
       args: (dir, setup) => ["cifar10", "--data-dir", dir, "--mirror", setup.url!],
-      env: {
-        RESSL_DOWNLOAD_CONNECT_TIMEOUT: "0.3",
-        RESSL_DOWNLOAD_IDLE_TIMEOUT: "0.3",
-        RESSL_DOWNLOAD_RETRIES: "1",
-      },
+      env: DOWNLOAD_ENV,
+    },
+  };
+}
+
+/** The Fashion-MNIST images file, the first one `--download fashion-mnist` fetches. */
+const FM_FIRST = "train-images-idx3-ubyte.gz";
+/**
+ * A download of fashion-mnist from a raw server (at `--mirror`) into `--data-dir <dir>/<under>`:
+ * the first file follows `plan`, or, without a plan, the server has no files at all (HTTP 404).
+ */
+function fashionDownload(
+  plan?: RawAction[],
+  under = "",
+): Pick<RobustnessCase, "setup" | "run"> {
+  return {
+    setup: (): Setup => {
+      const s = plan
+        ? rawServer({ [`/${FM_FIRST}`]: pattern(20_000) }, { [`/${FM_FIRST}`]: plan })
+        : rawServer({});
+      return { url: s.base, close: () => s.close() };
+    },
+    run: {
+      cli: "src/data/download.ts",
+      env: DOWNLOAD_ENV,
+      args: (dir, setup) => [FM, "--data-dir", `${dir}${under}`, "--mirror", setup.url!],
     },
   };
 }
@@ -293,6 +321,37 @@ export const DATA_CASES: RobustnessCase[] = [
       keywords: [
         /the server sent more than it announced \(more than its Content-Length of 5000 bytes\)/,
       ],
+    },
+  },
+  {
+    name: "14 download: a failed Fashion-MNIST download leaves no empty dataset folder",
+    ...fashionDownload(),
+    expect: {
+      keywords: [/Download of 'train-images-idx3-ubyte\.gz' from .* failed: HTTP 404/],
+    },
+  },
+  {
+    name: "14 download: a failed download removes the data folders it created, empty",
+    ...fashionDownload(undefined, "/new/data"),
+    expect: { keywords: [/failed: HTTP 404/] },
+  },
+  {
+    name: "14 download: a dataset folder that was there before the failure stays",
+    ...fashionDownload(),
+    setup: async (dir) => {
+      await Deno.mkdir(`${dir}/${FM}`);
+      return (fashionDownload().setup as () => Setup)();
+    },
+    expect: { keywords: [/failed: HTTP 404/] },
+  },
+  {
+    name: "14.4 download: the dataset folder stays when it keeps a part for resume",
+    ...fashionDownload([{ kind: "stall-body", after: 7000 }]),
+    expect: {
+      keywords: [
+        /the 14000 bytes received are kept in '.*fashion-mnist\/train-images-idx3-ubyte\.gz\.part'/,
+      ],
+      created: [`${FM}/`, `${FM}/${FM_FIRST}.part`],
     },
   },
   // --- archives ---
