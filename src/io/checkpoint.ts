@@ -13,13 +13,16 @@
 import { basename, join } from "node:path";
 import type { Context, TensorTree } from "../tensor/mod.ts";
 import { findDuplicateKey } from "./json_keys.ts";
-import { readSafetensors, type SafetensorsMap, writeSafetensors } from "./safetensors.ts";
+import {
+  readSafetensors,
+  safetensorsHeaderLengthProblem,
+  type SafetensorsMap,
+  writeSafetensors,
+} from "./safetensors.ts";
 import { loadTreeLike, TensorEntryError, treeToSafetensors } from "./tree_io.ts";
 
 const FORMAT = "ressl-deno-checkpoint";
 const VERSION = "1";
-/** As the safetensors reader: a header above 100 MB is corrupt. */
-const MAX_HEADER_BYTES = 100_000_000;
 
 /** What a checkpoint holds: tensor trees by name, and JSON-serialisable metadata. */
 export interface Checkpoint<M> {
@@ -83,7 +86,7 @@ export async function readCheckpoint<M>(path: string): Promise<CheckpointFile<M>
     new Error(`Cannot load checkpoint '${path}': ${why}`, { cause });
   let file;
   try {
-    file = await readSafetensors(path);
+    file = await readSafetensors(path, { kind: "checkpoint" });
   } catch (e) {
     const msg = (e as Error).message.replace(`Cannot read safetensors file '${path}': `, "");
     throw fail(msg, e);
@@ -181,11 +184,10 @@ export async function readCheckpointMeta<M>(path: string): Promise<M> {
   try {
     const size = (await file.stat()).size;
     const prefix = await readExactly(file, 8);
-    if (prefix === undefined) throw fail(`file is ${size} bytes, shorter than a header`);
-    const n = new DataView(prefix.buffer).getBigUint64(0, true);
-    if (n > BigInt(Math.min(size - 8, MAX_HEADER_BYTES))) {
-      throw fail(`header length ${n} does not fit the file of ${size} bytes`);
-    }
+    const n = prefix && new DataView(prefix.buffer).getBigUint64(0, true);
+    // As the whole-file reader says it: the same file gets the same message from both.
+    const problem = safetensorsHeaderLengthProblem(size, n, "checkpoint");
+    if (problem !== undefined) throw fail(problem);
     const header = await readExactly(file, Number(n));
     if (header === undefined) throw fail("the file ends inside its header (truncated?)");
     metadata = headerMetadata(header, size, Number(n));

@@ -61,9 +61,16 @@ export interface EncodeSafetensorsOptions {
 }
 
 /** Options of {@link decodeSafetensors}. */
-export interface DecodeSafetensorsOptions {
+export interface DecodeSafetensorsOptions extends ReadSafetensorsOptions {
   /** Name of the source in error messages (a file path); default "<bytes>". */
   source?: string;
+}
+
+/** Options of {@link readSafetensors}. */
+export interface ReadSafetensorsOptions {
+  /** What the file should be, for a message that says it is not: "it is not a safetensors
+   * `<kind>`" (default "file"; a checkpoint reader says "checkpoint"). */
+  kind?: string;
 }
 
 const ITEM_SIZE: Record<SafetensorsDType, number> = {
@@ -91,6 +98,36 @@ const METADATA_KEY = "__metadata__";
 /** Same bound as the Rust implementation: a header above 100 MB is rejected as corrupt. */
 const MAX_HEADER_BYTES = 100_000_000;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Why the first 8 bytes of a file of `size` bytes cannot start a safetensors file of that size, in
+ * a user's terms, or undefined when they can. `headerLength` is the little-endian u64 they hold
+ * (undefined when the file is shorter than 8 bytes). A length no header has (above the 100 MB
+ * limit, as in the Rust implementation) means that the file is not a safetensors `<kind>` at all
+ * (a text file, noise); a plausible length beyond the end, that it is cut short or not one. Shared
+ * by every reader (the whole-file one here, the header-only one of `checkpoint.ts`), so that the
+ * same file gets the same message from each.
+ */
+export function safetensorsHeaderLengthProblem(
+  size: number,
+  headerLength: bigint | undefined,
+  kind = "file",
+): string | undefined {
+  if (headerLength === undefined || size < 8) {
+    return `it is not a safetensors ${kind} (the file has only ${size} bytes; one starts with an 8-byte header length)`;
+  }
+  const given = `its first 8 bytes give a header length of ${headerLength}`;
+  const beyond = headerLength > BigInt(size - 8);
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) {
+    return `it is not a safetensors ${kind} (${given}, ${
+      beyond ? `but the file has ${size} bytes` : `above the ${MAX_HEADER_BYTES}-byte limit`
+    })`;
+  }
+  if (beyond) {
+    return `it is truncated or not a safetensors ${kind} (${given}, but the file has ${size} bytes)`;
+  }
+  return undefined;
+}
 
 /** Number of bytes per element of `dtype`. */
 export function safetensorsItemSize(dtype: SafetensorsDType): number {
@@ -247,15 +284,12 @@ export function decodeSafetensors(
   const fail = (why: string): never => {
     throw new Error(`Cannot read safetensors file '${source}': ${why}`);
   };
-  if (bytes.length < 8) {
-    fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
-  }
-  const n64 = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n64 > BigInt(bytes.length - 8)) {
-    fail(`header length ${n64} exceeds file size ${bytes.length}`);
-  }
+  const n64 = bytes.length < 8
+    ? undefined
+    : new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  const problem = safetensorsHeaderLengthProblem(bytes.length, n64, options.kind);
+  if (problem !== undefined) fail(problem);
   const n = Number(n64);
-  if (n > MAX_HEADER_BYTES) fail(`header length ${n} exceeds the limit of ${MAX_HEADER_BYTES}`);
   let header: unknown, text = "";
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
@@ -348,7 +382,10 @@ export function decodeSafetensors(
 }
 
 /** Reads and validates a safetensors file. */
-export async function readSafetensors(path: string): Promise<SafetensorsFile> {
+export async function readSafetensors(
+  path: string,
+  options: ReadSafetensorsOptions = {},
+): Promise<SafetensorsFile> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -358,7 +395,7 @@ export async function readSafetensors(path: string): Promise<SafetensorsFile> {
       { cause: e },
     );
   }
-  return decodeSafetensors(bytes, { source: path });
+  return decodeSafetensors(bytes, { ...options, source: path });
 }
 
 /** Writes tensors to a safetensors file atomically (temporary file + rename). */

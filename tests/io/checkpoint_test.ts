@@ -7,6 +7,7 @@ import {
   listCheckpoints,
   loadCheckpoint,
   pruneCheckpoints,
+  readCheckpoint,
   readCheckpointMeta,
   saveCheckpoint,
 } from "../../src/io/checkpoint.ts";
@@ -99,9 +100,50 @@ Deno.test("readCheckpointMeta reads the header only, and still refuses truncated
     await Deno.writeFile(path, bytes.subarray(0, 30));
     await assert.rejects(
       () => readCheckpointMeta(path),
-      /header length \d+ does not fit the file of 30 bytes/,
+      /it is truncated or not a safetensors checkpoint \(its first 8 bytes give a header length of \d+, but the file has 30 bytes\)/,
     );
     await assert.rejects(() => readCheckpointMeta(`${dir}/none.safetensors`), /none\.safetensors/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("every checkpoint reader says in the same words that garbage is not a checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const noise = Uint8Array.from({ length: 16 }, (_, k) => (k * 97 + 13) & 255);
+    const cases: [string, Uint8Array, string][] = [
+      [
+        "noise.safetensors",
+        noise,
+        "it is not a safetensors checkpoint (its first 8 bytes give a header length of " +
+        "12993996055297093133, but the file has 16 bytes)",
+      ],
+      [
+        "page.safetensors",
+        new TextEncoder().encode("<html>404 Not Found</html>\n"),
+        "it is not a safetensors checkpoint (its first 8 bytes give a header length of " +
+        "3473469848023230524, but the file has 27 bytes)",
+      ],
+      [
+        "empty.safetensors",
+        new Uint8Array(0),
+        "it is not a safetensors checkpoint (the file has only 0 bytes; one starts with an " +
+        "8-byte header length)",
+      ],
+    ];
+    for (const [name, bytes, why] of cases) {
+      const path = `${dir}/${name}`;
+      await Deno.writeFile(path, bytes);
+      const want = `Cannot load checkpoint '${path}': ${why}`;
+      // The whole-file reader (eval, embed, export) and the header-only one (--resume planning).
+      for (const read of [readCheckpoint, readCheckpointMeta]) {
+        await assert.rejects(() => read(path), (e: Error) => {
+          assert.equal(e.message, want);
+          return true;
+        });
+      }
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

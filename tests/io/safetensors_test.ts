@@ -5,6 +5,7 @@ import {
   decodeSafetensors,
   encodeSafetensors,
   readSafetensors,
+  safetensorsHeaderLengthProblem,
   type SafetensorsMap,
   writeSafetensors,
 } from "../../src/io/safetensors.ts";
@@ -127,8 +128,24 @@ Deno.test("safetensors: writer rejects inconsistent tensors", () => {
 
 Deno.test("safetensors: reader errors name the file and the problem", () => {
   const d8 = new Uint8Array(8);
-  decodeError(new Uint8Array(5), /file is 5 bytes, shorter than the 8-byte header length/);
-  decodeError(makeFile({}, new Uint8Array(), 9999n), /header length 9999 exceeds file size 10$/);
+  decodeError(
+    new Uint8Array(5),
+    /: it is not a safetensors file \(the file has only 5 bytes; one starts with an 8-byte header length\)$/,
+  );
+  // A length that a header could have: a file cut short, or not a safetensors file at all.
+  decodeError(
+    makeFile({}, new Uint8Array(), 9999n),
+    /: it is truncated or not a safetensors file \(its first 8 bytes give a header length of 9999, but the file has 10 bytes\)$/,
+  );
+  // Garbage: a web page saved under the file's name, 16 bytes of noise.
+  decodeError(
+    new TextEncoder().encode("<html>404</html>"),
+    /: it is not a safetensors file \(its first 8 bytes give a header length of 3473469848023230524, but the file has 16 bytes\)$/,
+  );
+  decodeError(
+    Uint8Array.from({ length: 16 }, (_, k) => (k * 97 + 13) & 255),
+    /: it is not a safetensors file \(its first 8 bytes give a header length of 12993996055297093133, but the file has 16 bytes\)$/,
+  );
   decodeError(makeFile("{not json", new Uint8Array()), /header is not valid UTF-8 JSON/);
   decodeError(makeFile(new Uint8Array([0x22, 0xff, 0x22]), d8), /not valid UTF-8 JSON/);
   decodeError(makeFile("[1, 2]", new Uint8Array()), /header is not a JSON object/);
@@ -191,6 +208,25 @@ Deno.test("safetensors: reader errors name the file and the problem", () => {
   // A well-formed file built by hand decodes (the cases above differ from it in one point each).
   const ok = decodeSafetensors(makeFile({ b: f32([1], 4), a: f32([1], 0) }, d8));
   assert.deepEqual(Object.keys(ok.tensors), ["b", "a"]);
+});
+
+Deno.test("safetensors: a header length says truncated only when a header could have it", () => {
+  const limit = 100_000_000;
+  // Within the limit but beyond the end: cut short, or not one.
+  assert.match(
+    safetensorsHeaderLengthProblem(1000, BigInt(limit), "checkpoint")!,
+    /^it is truncated or not a safetensors checkpoint \(its first 8 bytes give a header length of 100000000, but the file has 1000 bytes\)$/,
+  );
+  // Above the limit: no safetensors file has it, even a file large enough to hold it.
+  assert.equal(
+    safetensorsHeaderLengthProblem(limit + 100, BigInt(limit + 1)),
+    "it is not a safetensors file (its first 8 bytes give a header length of 100000001, " +
+      "above the 100000000-byte limit)",
+  );
+  assert.equal(safetensorsHeaderLengthProblem(16, 8n), undefined);
+  assert.equal(safetensorsHeaderLengthProblem(limit + 8, BigInt(limit)), undefined);
+  assert.match(safetensorsHeaderLengthProblem(16, 9n)!, /truncated or not/);
+  assert.match(safetensorsHeaderLengthProblem(7, undefined)!, /has only 7 bytes/);
 });
 
 Deno.test("safetensors: readSafetensors names a missing file", async () => {

@@ -9,7 +9,14 @@ import { join } from "node:path";
 import { readCheckpointMeta } from "../../src/io/checkpoint.ts";
 import { writeFixtureCheckpoint } from "../eval/checkpoint_fixture.ts";
 import type { RobustnessCase } from "./harness.ts";
-import { checkpointAt, DEVICE, poison, runFolderWith, tinyFashionMnist } from "./run_fixtures.ts";
+import {
+  checkpointAt,
+  DEVICE,
+  fixtureRunFlags,
+  poison,
+  runFolderWith,
+  tinyFashionMnist,
+} from "./run_fixtures.ts";
 
 /**
  * Rewrites the safetensors file at `path` with its header text replaced by `edit(header)` (the
@@ -66,6 +73,12 @@ const knn = (checkpoint: string, ...more: string[]) => ({
     ...more,
   ],
 });
+
+/** 16 bytes of noise where a checkpoint should be; its first 8 bytes read as a header length
+ * of 12993996055297093133. */
+const NOISE = Uint8Array.from({ length: 16 }, (_, k) => (k * 97 + 13) & 255);
+const NOT_A_CHECKPOINT =
+  /Cannot load checkpoint 'ck\.safetensors': it is not a safetensors checkpoint \(its first 8 bytes give a header length of 12993996055297093133, but the file has 16 bytes\)/;
 
 /** The cases; see the module doc. */
 export const CHECKPOINT_CASES: readonly RobustnessCase[] = [
@@ -157,12 +170,56 @@ export const CHECKPOINT_CASES: readonly RobustnessCase[] = [
   },
   {
     name: "14 export: garbage instead of a checkpoint is refused; no output written",
-    setup: (dir) => Deno.writeTextFile(join(dir, "ck.safetensors"), "<html>404</html>"),
+    setup: (dir) => Deno.writeTextFile(join(dir, "ck.safetensors"), "<html>404</html>"), // 16 bytes
     run: {
       cli: "tasks/export.ts",
       args: () => ["--checkpoint", "ck.safetensors", "--out", "backbone.safetensors"],
     },
-    expect: { keywords: [/Cannot load checkpoint 'ck\.safetensors': header length \d+ exceeds/] },
+    expect: {
+      keywords: [
+        /Cannot load checkpoint 'ck\.safetensors': it is not a safetensors checkpoint \(its first 8 bytes give a header length of 3473469848023230524, but the file has 16 bytes\)/,
+      ],
+    },
+  },
+  {
+    name: "14 export: 16 bytes of noise as a checkpoint are named not a checkpoint, in user terms",
+    setup: (dir) => Deno.writeFile(join(dir, "ck.safetensors"), NOISE),
+    run: {
+      cli: "tasks/export.ts",
+      args: () => ["--checkpoint", "ck.safetensors", "--out", "backbone.safetensors"],
+    },
+    expect: { keywords: [NOT_A_CHECKPOINT] },
+  },
+  {
+    name: "14 eval: 16 bytes of noise as --checkpoint are named not a checkpoint",
+    setup: async (dir) => {
+      await tinyFashionMnist(dir);
+      await Deno.writeFile(join(dir, "ck.safetensors"), NOISE);
+    },
+    run: knn("ck.safetensors", "--out", "result.json"),
+    expect: { keywords: [NOT_A_CHECKPOINT] },
+  },
+  {
+    name: "14 train --resume: 16 bytes of noise are named not a checkpoint (header-only reader)",
+    setup: (dir) => Deno.writeFile(join(dir, "ck.safetensors"), NOISE),
+    run: { cli: "tasks/train.ts", args: () => ["--resume", "ck.safetensors", "--max-steps", "8"] },
+    expect: { keywords: [NOT_A_CHECKPOINT] },
+  },
+  {
+    name: "14 train --init: 16 bytes of noise are named not a safetensors file; no run folder left",
+    setup: async (dir) => {
+      await runFolderWith(dir, [7]); // the data and the config the fixture run's flags name
+      await Deno.writeFile(join(dir, "w.safetensors"), NOISE);
+    },
+    run: {
+      cli: "tasks/train.ts",
+      args: () => [...fixtureRunFlags("fresh"), "--init", "w.safetensors", "--max-steps", "8"],
+    },
+    expect: {
+      keywords: [
+        /Cannot load --init weights 'w\.safetensors': it is not a safetensors file \(its first 8 bytes give a header length of 12993996055297093133, but the file has 16 bytes\)/,
+      ],
+    },
   },
   {
     name: "14.9 eval --out below a file: named as a file before any work (not 'does not exist')",
