@@ -11,6 +11,8 @@
  * between kernels. Process-wide settings (OMP_WAIT_POLICY, GOMP_SPINCOUNT, threads) cannot change
  * inside one process: `bench/train_path.ts --variants` measures those.
  *
+ * The same three sides exist for width 16 batch 256 (`iso-b`, `loop-b-w1`, `loop-b-w0`).
+ *
  * Usage: deno run -A bench/gap.ts [--rounds N] [--steps N] [--sides iso-a64,iso-c,loop-c-w1]
  *        [--write docs/benchmarks.md]
  *
@@ -56,6 +58,24 @@ const SIDES: Side[] = [
     label: "training loop, Fashion-MNIST 1x28x28, augmentation inline",
     make: (n) =>
       createSession({ case: "c", mode: "loop", data: "fmnist", workers: 0, threads: 2 }, n),
+  },
+  {
+    id: "iso-b",
+    label: "isolated step, 1x28x28, width 16, batch 256",
+    make: (n) =>
+      createSession({ case: "b", mode: "isolated", data: "synthetic", workers: 0, threads: 2 }, n),
+  },
+  {
+    id: "loop-b-w1",
+    label: "training loop, Fashion-MNIST 1x28x28, width 16, batch 256, 1 loader worker",
+    make: (n) =>
+      createSession({ case: "b", mode: "loop", data: "fmnist", workers: 1, threads: 2 }, n),
+  },
+  {
+    id: "loop-b-w0",
+    label: "training loop, Fashion-MNIST 1x28x28, width 16, batch 256, augmentation inline",
+    make: (n) =>
+      createSession({ case: "b", mode: "loop", data: "fmnist", workers: 0, threads: 2 }, n),
   },
 ];
 

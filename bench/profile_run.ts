@@ -45,6 +45,11 @@ export interface ProfileRunOptions {
   warmup: number;
   workers: number;
   threads: number;
+  /**
+   * Measure without the kernel timer (no per-call synchronisation, no call-site stack traces on
+   * the first measured step): the step as the trainer runs it; `records` stay empty.
+   */
+  plain?: boolean;
 }
 
 /** CPU time of one thread over the measured window. */
@@ -232,6 +237,7 @@ export async function createSession(
           return step(current, batch, foldIn(rngKey(config.seed), nameId("step"), current.step));
         });
         next.metrics.loss.item(); // the synchronisation point (cpu: already done)
+        next.metrics.loss.dispose();
         timer.stop();
         disposeTrainState(state);
         state = next.state;
@@ -263,7 +269,7 @@ export async function profileRun(o: ProfileRunOptions): Promise<ProfileRunResult
     console.log(`@@begin ${performance.now().toFixed(0)}`);
     const before = sampleThreads();
     const t0 = performance.now();
-    const steps = await session.run(o.steps, { record: true, label: true });
+    const steps = await session.run(o.steps, { record: !o.plain, label: !o.plain });
     const windowSeconds = (performance.now() - t0) / 1000;
     const after = sampleThreads();
     console.log(`@@end ${performance.now().toFixed(0)}`);
