@@ -67,7 +67,7 @@ export function summary(steps: CaseResult[], train: TrainPathResult[]): string {
   rows.push(
     "",
     "ms per step, medians; ratio = PyTorch time / our time (> 1: ours faster). Training path of " +
-      "ours: `deno task train` (steps 3-8 of a 9-step run on its training clock); of PyTorch: " +
+      "ours: `deno task train` (steps 3-8 of a 9-step run, its training clock); of PyTorch: " +
       "its DataLoader loop (bench/train_path_torch.py). The CIFAR-shaped case has no training " +
       "path here (no CIFAR-10 files on the machine).",
   );

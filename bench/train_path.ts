@@ -1,17 +1,19 @@
 /**
  * The training path: our step as `deno task train` takes it (Fashion-MNIST subset read from disk,
  * augmentation in the loader worker, EMA, teacher forward, student forward/backward, relation loss,
- * SGD, enqueue, metrics), measured inside one 9-step run with `--log-every 2`: the trainer's own
- * training clock (`seconds` of the step records in metrics.jsonl, the clock behind images/s) at
- * step 8 minus at step 2, divided by 6 — the mean of steps 3-8 timed in the loop, as PyTorch's
- * training path (`bench/train_path_torch.py`: torchvision transforms in a DataLoader worker, the
- * same recipe; mean of steps 3-8 timed in the loop). All sides alternate in rounds inside one
- * invocation.
+ * SGD, enqueue, metrics), timed step by step inside one 9-step run with `--log-every 1`: the
+ * trainer's own training clock (`seconds` of the step records in metrics.jsonl, the clock behind
+ * images/s) gives steps 3-8, as PyTorch's training path (`bench/train_path_torch.py`: torchvision
+ * transforms in a DataLoader worker, the same recipe) times its steps 3-8 in the loop. Each side's
+ * number is the median over all measured steps of all rounds, as in `bench/step.ts`. All sides
+ * alternate in rounds inside one invocation. (A flush per step costs one scalar read, one JSON
+ * line and one progress line: well under a millisecond against 0.3-0.8 s steps.)
  *
  * Until 2026-12-06 ours was (wall of an 8-step run - wall of a 2-step run) / 6 (the `legacy`
  * variant still measures it): that difference of two processes also holds the final checkpoint,
  * which took 0.2-0.3 s longer after 8 steps than after 2 at width 64 (+35-50 ms per step), and
- * two processes' start-up noise; PyTorch's loop writes no checkpoint.
+ * two processes' start-up noise (its rounds spread by up to 30 %); PyTorch's loop writes no
+ * checkpoint.
  *
  * Only the 28x28x1 cases run (Fashion-MNIST is on the machine; CIFAR-10 is not — `bench/profile.ts`
  * runs the same training loop in-process on synthetic 32x32x3 images).
@@ -22,7 +24,7 @@
  * (GOMP_SPINCOUNT=0), `gomp` (libgomp's default spinning, which the cpu backend replaces by
  * OMP_WAIT_POLICY=passive unless the environment sets a policy), `t1` (1 oneDNN thread).
  *
- * `--isolated same,a64` adds our isolated step (pre-made tensors, child process, mean of steps 3-8)
+ * `--isolated same,a64` adds our isolated step (pre-made tensors, child process, steps 3-8)
  * of the same case and/or of another case as further sides, so the training path and the isolated
  * step are compared in one run.
  *
@@ -176,36 +178,40 @@ async function oursRun(
   return { wall: Number(m[2]), clock };
 }
 
-/** Seconds per step of our training path under variant `v`; see {@link Variant.estimator}. */
-async function oursPerStep(c: StepCase, v: Variant, out: string): Promise<number> {
+/**
+ * Seconds of each measured step of our training path under variant `v` (steps SHORT+1..LONG of
+ * one run; the two-runs estimator gives one number); see {@link Variant.estimator}.
+ */
+async function oursPerStep(c: StepCase, v: Variant, out: string): Promise<number[]> {
   if (v.estimator === "two-runs") {
     const short = await oursRun(c, v, SHORT, `${out}-short`);
     const long = await oursRun(c, v, LONG, `${out}-long`);
-    return (long.wall - short.wall) / (LONG - SHORT);
+    return [(long.wall - short.wall) / (LONG - SHORT)];
   }
-  // One step more than measured: the last step of a run is often slower (it is not a step of a
-  // long run's steady state), so it stays outside the window, as in the PyTorch loop's.
-  const run = await oursRun(c, v, LONG + 1, out, SHORT);
-  const [a, b] = [run.clock.get(SHORT), run.clock.get(LONG)];
-  if (a === undefined || b === undefined) {
-    throw new Error(
-      `Cannot measure the training path: the ${
-        LONG + 1
-      }-step run with --log-every ${SHORT} wrote ` +
-        `no step record for step ${a === undefined ? SHORT : LONG} in metrics.jsonl`,
-    );
+  // One step more than measured: the last step of a run was the slowest in 8 of 14 runs (it is
+  // no step of a long run's steady state), so it stays outside the window.
+  const run = await oursRun(c, v, LONG + 1, out, 1);
+  const out2: number[] = [];
+  for (let step = SHORT + 1; step <= LONG; step++) {
+    const [a, b] = [run.clock.get(step - 1), run.clock.get(step)];
+    if (a === undefined || b === undefined) {
+      throw new Error(
+        `Cannot measure the training path: the ${LONG + 1}-step run with --log-every 1 wrote ` +
+          `no step record for step ${a === undefined ? step - 1 : step} in metrics.jsonl`,
+      );
+    }
+    out2.push(b - a);
   }
-  return (b - a) / (LONG - SHORT);
+  return out2;
 }
 
 const PROFILE_RUN = new URL("./profile_run.ts", import.meta.url).pathname;
 
 /**
  * Seconds per step of our isolated step (pre-made tensors, as bench/step.ts) of case `id`, in a
- * child process without the kernel timer: mean of steps 3-8, so it lines up with the training
- * path's steps 3-8.
+ * child process without the kernel timer: steps 3-8, as the training path's.
  */
-async function isolatedRun(id: string): Promise<number> {
+async function isolatedRun(id: string): Promise<number[]> {
   const o: ProfileRunOptions = {
     case: id,
     mode: "isolated",
@@ -232,11 +238,11 @@ async function isolatedRun(id: string): Promise<number> {
     );
   }
   const res: ProfileRunResult = JSON.parse(line.slice("@@result ".length));
-  return res.steps.reduce((a, t) => a + t.wallMs, 0) / res.steps.length / 1000;
+  return res.steps.map((t) => t.wallMs / 1000);
 }
 
-/** Seconds per step of PyTorch's training path (mean of the measured steps). */
-async function torchRun(c: StepCase, p: PeerSpec): Promise<number> {
+/** Seconds of each measured step (3-8) of PyTorch's training path. */
+async function torchRun(c: StepCase, p: PeerSpec): Promise<number[]> {
   const args = [
     TORCH_SCRIPT,
     "--width",
@@ -264,8 +270,7 @@ async function torchRun(c: StepCase, p: PeerSpec): Promise<number> {
       }`,
     );
   }
-  const times: number[] = JSON.parse(out).times;
-  return times.reduce((a, b) => a + b, 0) / times.length;
+  return JSON.parse(out).times as number[];
 }
 
 async function runCase(
@@ -277,7 +282,7 @@ async function runCase(
 ): Promise<TrainPathResult> {
   const sides: Record<string, SideTimes> = {};
   const labels: Record<string, string> = {};
-  const runners: [string, () => Promise<number>][] = [];
+  const runners: [string, () => Promise<number[]>][] = [];
   const tmp = await Deno.makeTempDir({ prefix: "ressl-train-path-" });
   for (const id of ["w1", ...variants.filter((v) => v !== "w1")]) {
     const v = VARIANTS[id];
@@ -303,8 +308,12 @@ async function runCase(
       for (let j = 0; j < runners.length; j++) {
         const [id, run] = runners[(j + r) % runners.length];
         const s = await run();
-        console.error(`train path ${c.id} round ${r + 1}: ${id} ${(s * 1000).toFixed(0)} ms/step`);
-        sides[id].push([s]);
+        console.error(
+          `train path ${c.id} round ${r + 1}: ${id} ${
+            s.map((x) => (x * 1000).toFixed(0)).join(", ")
+          } ms/step`,
+        );
+        sides[id].push(s);
       }
     }
   } finally {
@@ -398,10 +407,10 @@ export async function main(args: string[]): Promise<TrainPathResult[]> {
         `Produced by \`deno run --allow-all bench/train_path.ts ${args.join(" ")}\` on ${
           new Date().toISOString().slice(0, 10)
         } (load average before the write: ${load.split(" ").slice(0, 3).join(" ")}). Ours: ` +
-        `mean of steps ${SHORT + 1}-${LONG} of one ${LONG + 1}-step \`deno task train --plain ` +
-        `--log-every ${SHORT}\` run on its training clock (metrics.jsonl), Fashion-MNIST subset, 1 loader ` +
-        `worker, 2 threads; PyTorch: mean of steps ${SHORT + 1}-${LONG} of its DataLoader loop. ` +
-        `${rounds} rounds, alternating; medians.`,
+        `steps ${SHORT + 1}-${LONG} of one ${LONG + 1}-step \`deno task train --plain ` +
+        "--log-every 1` run on its training clock (metrics.jsonl), Fashion-MNIST subset, 1 " +
+        `loader worker, 2 threads; PyTorch: steps ${SHORT + 1}-${LONG} of its DataLoader loop. ` +
+        `${rounds} rounds, alternating; medians over all measured steps.`,
         "",
         md,
       ].join("\n"),
