@@ -191,18 +191,27 @@ async function oursPerStep(c: StepCase, v: Variant, out: string): Promise<number
   // One step more than measured: the last step of a run was the slowest in 8 of 14 runs (it is
   // no step of a long run's steady state), so it stays outside the window.
   const run = await oursRun(c, v, LONG + 1, out, 1);
-  const out2: number[] = [];
-  for (let step = SHORT + 1; step <= LONG; step++) {
-    const [a, b] = [run.clock.get(step - 1), run.clock.get(step)];
+  return stepSeconds(run.clock, SHORT + 1, LONG);
+}
+
+/**
+ * Seconds of steps `first..last` from a run's training clock (step -> `seconds` of its record,
+ * written after the step): step s took clock(s) - clock(s - 1). Throws naming a missing record.
+ */
+export function stepSeconds(clock: Map<number, number>, first: number, last: number): number[] {
+  const out: number[] = [];
+  for (let step = first; step <= last; step++) {
+    const [a, b] = [clock.get(step - 1), clock.get(step)];
     if (a === undefined || b === undefined) {
       throw new Error(
-        `Cannot measure the training path: the ${LONG + 1}-step run with --log-every 1 wrote ` +
-          `no step record for step ${a === undefined ? step - 1 : step} in metrics.jsonl`,
+        `Cannot measure the training path: metrics.jsonl has no step record for step ${
+          a === undefined ? step - 1 : step
+        } (the run needs --log-every 1)`,
       );
     }
-    out2.push(b - a);
+    out.push(b - a);
   }
-  return out2;
+  return out;
 }
 
 const PROFILE_RUN = new URL("./profile_run.ts", import.meta.url).pathname;

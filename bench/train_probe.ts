@@ -12,8 +12,11 @@
  * TypeScript/FFI/loader-message work of the loop, and process CPU minus main-thread CPU is the
  * loader worker and V8's helpers.
  *
+ * `--modes` picks the sides (default `train,isolated`; `train-log1` is the trainer with
+ * `logEvery` 1, a flush per step).
+ *
  * Usage: deno run -A bench/train_probe.ts [--case c] [--rounds 2] [--steps 6] [--threads 1]
- *        [--workers 1]
+ *        [--workers 1] [--modes train,train-log1,isolated]
  *
  * @module
  */
