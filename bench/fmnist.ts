@@ -37,6 +37,8 @@ import { backboneOptions } from "../src/ressl/state.ts";
 import { loadBackbone, openTrainCheckpoint } from "../src/ressl/checkpoint.ts";
 import { createContext, disposeTree, type TensorTree } from "../src/tensor/mod.ts";
 import { type BenchOptions, parseBenchArgs, USAGE } from "./fmnist_args.ts";
+import { exists, machine, pngs, readJson, REPO, run, writeJson } from "./fmnist_io.ts";
+import { keptSections } from "./report.ts";
 import {
   type Baselines,
   type ProbeResult,
@@ -48,61 +50,9 @@ import {
 /** The interpreter with PyTorch 1.13 (Debian's python3-torch); override with RESSL_PYTHON. */
 const PYTHON = Deno.env.get("RESSL_PYTHON") ?? "/usr/bin/python3";
 const TORCH_SCRIPT = new URL("./fmnist_torch.py", import.meta.url).pathname;
-const REPO = new URL("..", import.meta.url).pathname;
 
 export { parseBenchArgs, renderReport, USAGE };
 export type { BenchOptions };
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-async function readJson<T>(path: string): Promise<T> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path)) as T;
-  } catch (e) {
-    throw new Error(`Cannot read result file '${path}': ${(e as Error).message}`);
-  }
-}
-
-async function writeJson(path: string, value: unknown): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
-}
-
-/** Runs a command with inherited output; throws naming it when it fails. */
-async function run(cmd: string[], what: string): Promise<void> {
-  console.log(`\n== ${what}\n$ ${cmd.map(quote).join(" ")}`);
-  let status;
-  try {
-    status = await new Deno.Command(cmd[0], {
-      args: cmd.slice(1),
-      cwd: REPO,
-      stdout: "inherit",
-      stderr: "inherit",
-    }).output();
-  } catch (e) {
-    throw new Error(`Cannot start ${what} (${cmd[0]}): ${(e as Error).message}`);
-  }
-  if (!status.success) {
-    throw new Error(`${what} failed with exit status ${status.code}: ${cmd.map(quote).join(" ")}`);
-  }
-}
-
-async function capture(cmd: string[]): Promise<string> {
-  try {
-    const r = await new Deno.Command(cmd[0], { args: cmd.slice(1), stderr: "null" }).output();
-    return new TextDecoder().decode(r.stdout).trim();
-  } catch {
-    return "unavailable";
-  }
-}
 
 function evalLimits(o: BenchOptions): string[] {
   return [
@@ -384,17 +334,6 @@ async function baselines(o: BenchOptions): Promise<Baselines> {
 
 // ------------------------------------------------------------------------------------------ plots
 
-/**
- * The sections of an existing report that other commands wrote (between `<!-- kept:begin -->` and
- * `<!-- kept:end -->`, e.g. the quick start's run and the warm-up floor): a regenerated report
- * keeps them at its end instead of dropping them.
- */
-async function keptSections(doc: string): Promise<string> {
-  const old = await Deno.readTextFile(doc).catch(() => "");
-  const blocks = old.match(/<!-- kept:begin -->[\s\S]*?<!-- kept:end -->/g) ?? [];
-  return blocks.map((b) => `\n${b}\n`).join("");
-}
-
 /** Runs `deno task plot <run>` when tasks/plot.ts exists; copies the run's PNGs beside the doc. */
 async function plot(o: BenchOptions, result: RunResult): Promise<string[]> {
   if (!(await exists(join(REPO, "tasks/plot.ts")))) return [];
@@ -420,30 +359,7 @@ async function plot(o: BenchOptions, result: RunResult): Promise<string[]> {
   return out;
 }
 
-async function pngs(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    if (e.isFile && e.name.endsWith(".png")) out.push(join(dir, e.name));
-  }
-  return out.sort();
-}
-
 // ------------------------------------------------------------------------------------------ report
-
-async function machine(): Promise<Record<string, string>> {
-  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
-  const model = cpuinfo.match(/^model name\s*:\s*(.*)$/m)?.[1] ?? "unknown";
-  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
-  const kb = Number(meminfo.match(/^MemTotal:\s*(\d+)/m)?.[1] ?? NaN);
-  return {
-    cores: String(navigator.hardwareConcurrency),
-    cpu: model,
-    memory: Number.isFinite(kb) ? `${(kb / 1024 / 1024).toFixed(1)} GiB` : "unknown",
-    os: await capture(["uname", "-srm"]),
-    deno: Deno.version.deno,
-    v8: Deno.version.v8,
-  };
-}
 
 /** Runs the whole benchmark; returns the exit status. */
 export async function main(args: string[]): Promise<number> {

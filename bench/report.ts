@@ -21,6 +21,17 @@ export function loadAverage(): string {
   }
 }
 
+/**
+ * The sections of an existing report that other commands wrote (between `<!-- kept:begin -->` and
+ * `<!-- kept:end -->`, e.g. the quick start's run and the warm-up floor): a regenerated report
+ * keeps them at its end instead of dropping them.
+ */
+export async function keptSections(doc: string): Promise<string> {
+  const old = await Deno.readTextFile(doc).catch(() => "");
+  const blocks = old.match(/<!-- kept:begin -->[\s\S]*?<!-- kept:end -->/g) ?? [];
+  return blocks.map((b) => `\n${b}\n`).join("");
+}
+
 export function replaceSection(doc: string, name: string, body: string): string {
   const begin = `<!-- ${name}:begin -->`, end = `<!-- ${name}:end -->`;
   const block = `${begin}\n\n${body.trim()}\n\n${end}`;
