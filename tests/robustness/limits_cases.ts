@@ -24,6 +24,23 @@ const trainWith = (flag: string, value: number) => ({
   args: () => [...fixtureRunFlags("fresh"), "--max-steps", "1", `--${flag}`, String(value)],
 });
 
+/** The tiny Fashion-MNIST under `data/` and a fixture checkpoint `ck.safetensors` in `dir`. */
+async function dataAndCheckpoint(dir: string): Promise<void> {
+  await tinyFashionMnist(dir);
+  await writeFixtureCheckpoint(join(dir, "ck.safetensors"));
+}
+
+/** kNN evaluation of `ck.safetensors` on `data/`, then `extra`. */
+const evalKnn = (...extra: string[]) => () => [
+  "--checkpoint",
+  "ck.safetensors",
+  "--protocol",
+  "knn",
+  "--data",
+  "data",
+  ...extra,
+];
+
 /** The cases; see the module doc. */
 export const LIMITS_CASES: readonly RobustnessCase[] = [
   {
@@ -40,43 +57,19 @@ export const LIMITS_CASES: readonly RobustnessCase[] = [
   },
   {
     name: "14.7 eval --threads 10000: refused before loading anything",
-    setup: async (dir) => {
-      await tinyFashionMnist(dir);
-      await writeFixtureCheckpoint(join(dir, "ck.safetensors"));
-    },
+    setup: dataAndCheckpoint,
     run: {
       cli: "tasks/eval.ts",
-      args: () => [
-        "--checkpoint",
-        "ck.safetensors",
-        "--protocol",
-        "knn",
-        "--data",
-        "data",
-        "--threads",
-        "10000",
-      ],
+      args: evalKnn("--threads", "10000"),
     },
     expect: { exitCode: 2, keywords: [aboveCores("threads", 10000)] },
   },
   {
     name: "14.7 eval with RESSL_THREADS above the cores (no --threads): refused like the flag",
-    setup: async (dir) => {
-      await tinyFashionMnist(dir);
-      await writeFixtureCheckpoint(join(dir, "ck.safetensors"));
-    },
+    setup: dataAndCheckpoint,
     run: {
       cli: "tasks/eval.ts",
-      args: () => [
-        "--checkpoint",
-        "ck.safetensors",
-        "--protocol",
-        "knn",
-        "--data",
-        "data",
-        "--device",
-        DEVICE,
-      ],
+      args: evalKnn("--device", DEVICE),
       env: { RESSL_THREADS: String(n + 1) },
     },
     expect: {
@@ -90,10 +83,7 @@ export const LIMITS_CASES: readonly RobustnessCase[] = [
   },
   {
     name: "14.9 embed --out <its own --checkpoint>: refused before any work; the input is intact",
-    setup: async (dir) => {
-      await tinyFashionMnist(dir);
-      await writeFixtureCheckpoint(join(dir, "ck.safetensors"));
-    },
+    setup: dataAndCheckpoint,
     run: {
       cli: "tasks/embed.ts",
       args: () => [
