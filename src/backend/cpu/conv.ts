@@ -135,6 +135,30 @@ export function conv2dForward(
   rt.run(p, [x, w], [y]);
 }
 
+/**
+ * The primitive of a backward pass (`bwd_data` or `bwd_weights`), hinted by the forward primitive
+ * of the same algorithm; `describe` fills the pass's oneDNN operation descriptor.
+ */
+function backwardPrimitive(
+  rt: CpuRuntime,
+  g: Conv2dGeometry,
+  dt: number,
+  pass: "bwd_data" | "bwd_weights",
+  describe: (op: Uint8Array, alg: number, d: ConvDescs) => number,
+  args: number[],
+): Primitive {
+  const key = geomKey(g, dt);
+  const alg = convAlgorithm(rt, g, dt, pass);
+  const what = pass === "bwd_data" ? "convolution backward-data" : "convolution backward-weights";
+  return rt.primitive(`conv.${pass}:${algName(alg)}:${key}`, what, () =>
+    withFallback(alg, (a) => {
+      const hint = forwardPrimitive(rt, g, dt, a).pd;
+      const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
+      checkStatus(describe(op, a, descs(rt, g, dt)), `describe ${what} [${key}]`);
+      return { pd: rt.createPd(op, what, hint), args };
+    }));
+}
+
 /** dx = gradient of the convolution with respect to its input. */
 export function conv2dBackwardData(
   rt: CpuRuntime,
@@ -143,35 +167,23 @@ export function conv2dBackwardData(
   dx: CpuStorage,
   g: Conv2dGeometry,
 ): void {
-  const dt = dy.dataType;
-  const key = geomKey(g, dt);
-  const alg = convAlgorithm(rt, g, dt, "bwd_data");
-  const p = rt.primitive(
-    `conv.bwd_data:${algName(alg)}:${key}`,
-    "convolution backward-data",
-    () =>
-      withFallback(alg, (a) => {
-        const hint = forwardPrimitive(rt, g, dt, a).pd;
-        const d = descs(rt, g, dt);
-        const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
-        checkStatus(
-          rt.sym.dnnl_convolution_backward_data_desc_init(
-            op,
-            a,
-            d.src,
-            d.weights,
-            d.dst,
-            d.strides,
-            d.padL,
-            d.padR,
-          ),
-          `describe convolution backward-data [${key}]`,
-        );
-        return {
-          pd: rt.createPd(op, "convolution backward-data", hint),
-          args: [Arg.diffDst, Arg.weights, Arg.diffSrc],
-        };
-      }),
+  const p = backwardPrimitive(
+    rt,
+    g,
+    dy.dataType,
+    "bwd_data",
+    (op, a, d) =>
+      rt.sym.dnnl_convolution_backward_data_desc_init(
+        op,
+        a,
+        d.src,
+        d.weights,
+        d.dst,
+        d.strides,
+        d.padL,
+        d.padR,
+      ),
+    [Arg.diffDst, Arg.weights, Arg.diffSrc],
   );
   rt.run(p, [dy, w], [dx]);
 }
@@ -184,36 +196,24 @@ export function conv2dBackwardWeights(
   dw: CpuStorage,
   g: Conv2dGeometry,
 ): void {
-  const dt = x.dataType;
-  const key = geomKey(g, dt);
-  const alg = convAlgorithm(rt, g, dt, "bwd_weights");
-  const p = rt.primitive(
-    `conv.bwd_weights:${algName(alg)}:${key}`,
-    "convolution backward-weights",
-    () =>
-      withFallback(alg, (a) => {
-        const hint = forwardPrimitive(rt, g, dt, a).pd;
-        const d = descs(rt, g, dt);
-        const op = new Uint8Array(DNNL_SIZEOF.convolutionDesc);
-        checkStatus(
-          rt.sym.dnnl_convolution_backward_weights_desc_init(
-            op,
-            a,
-            d.src,
-            d.weights,
-            null,
-            d.dst,
-            d.strides,
-            d.padL,
-            d.padR,
-          ),
-          `describe convolution backward-weights [${key}]`,
-        );
-        return {
-          pd: rt.createPd(op, "convolution backward-weights", hint),
-          args: [Arg.src, Arg.diffDst, Arg.diffWeights],
-        };
-      }),
+  const p = backwardPrimitive(
+    rt,
+    g,
+    x.dataType,
+    "bwd_weights",
+    (op, a, d) =>
+      rt.sym.dnnl_convolution_backward_weights_desc_init(
+        op,
+        a,
+        d.src,
+        d.weights,
+        null,
+        d.dst,
+        d.strides,
+        d.padL,
+        d.padR,
+      ),
+    [Arg.src, Arg.diffDst, Arg.diffWeights],
   );
   rt.run(p, [x, dy], [dw]);
 }
