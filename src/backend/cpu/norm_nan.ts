@@ -47,13 +47,17 @@ export function trainingInputsSafe(
   return !holdsNaN(rt, cpu(o.residual), n * c * hw);
 }
 
+/** Whether every one of the `c`-element vectors is finite. */
+function vectorsFinite(rt: CpuRuntime, c: number, ...vs: Storage[]): boolean {
+  return vs.every((v) => finiteVector(vector(rt, v, c)));
+}
+
 /** gamma and beta finite. */
 export function affineFinite(
   rt: CpuRuntime,
   o: { gamma: Storage; beta: Storage; geom: BatchNormGeometry },
 ): boolean {
-  const c = o.geom.c;
-  return finiteVector(vector(rt, o.gamma, c)) && finiteVector(vector(rt, o.beta, c));
+  return vectorsFinite(rt, o.geom.c, o.gamma, o.beta);
 }
 
 /** Backward, after the kernel: dgamma and dbeta finite (the masked gradient held no NaN/inf). */
@@ -61,8 +65,7 @@ export function gradientSumsFinite(
   rt: CpuRuntime,
   o: { dgamma: Storage; dbeta: Storage; geom: BatchNormGeometry },
 ): boolean {
-  const c = o.geom.c;
-  return finiteVector(vector(rt, o.dgamma, c)) && finiteVector(vector(rt, o.dbeta, c));
+  return vectorsFinite(rt, o.geom.c, o.dgamma, o.dbeta);
 }
 
 /** Training, after the kernel: the batch statistics are finite (x held no NaN or infinity). */
@@ -70,8 +73,7 @@ export function statisticsFinite(
   rt: CpuRuntime,
   o: { mean: Storage; variance: Storage; geom: BatchNormGeometry },
 ): boolean {
-  const c = o.geom.c;
-  return finiteVector(vector(rt, o.mean, c)) && finiteVector(vector(rt, o.variance, c));
+  return vectorsFinite(rt, o.geom.c, o.mean, o.variance);
 }
 
 /**
