@@ -21,7 +21,8 @@ import type { Conv2dGeometry } from "../backend.ts";
 import { dimsT } from "./memdesc.ts";
 import type { Primitive } from "./primitive.ts";
 import type { CpuRuntime, PrimitiveSpec } from "./runtime.ts";
-import type { CpuStorage } from "./storage.ts";
+import { CpuStorage } from "./storage.ts";
+import { cast } from "./cast.ts";
 
 function geomKey(g: Conv2dGeometry, dataType: number): string {
   return `${g.n},${g.c},${g.h},${g.w},${g.k},${g.r},${g.s},${g.strideH},${g.strideW},${g.padH},${g.padW}:${dataType}`;
@@ -196,6 +197,10 @@ export function conv2dBackwardWeights(
   dw: CpuStorage,
   g: Conv2dGeometry,
 ): void {
+  if (x.dataType === DataType.bf16 && hasPaddingOnlyTaps(g)) {
+    bf16ViaF32(rt, x, dy, dw, g);
+    return;
+  }
   const p = backwardPrimitive(
     rt,
     g,
@@ -216,4 +221,47 @@ export function conv2dBackwardWeights(
     [Arg.src, Arg.diffDst, Arg.diffWeights],
   );
   rt.run(p, [x, dy], [dw]);
+}
+
+/**
+ * Whether some kernel row or column meets only padding at every output position (its weight
+ * gradient is exactly 0).
+ */
+function hasPaddingOnlyTaps(g: Conv2dGeometry): boolean {
+  const meetsData = (tap: number, out: number, stride: number, pad: number, size: number) => {
+    for (let o = 0; o < out; o++) {
+      const at = o * stride - pad + tap;
+      if (at >= 0 && at < size) return true;
+    }
+    return false;
+  };
+  for (let i = 0; i < g.r; i++) if (!meetsData(i, g.outH, g.strideH, g.padH, g.h)) return true;
+  for (let j = 0; j < g.s; j++) if (!meetsData(j, g.outW, g.strideW, g.padW, g.w)) return true;
+  return false;
+}
+
+/**
+ * bf16 backward-weights as the f32 primitive on widened copies, rounded once (the contract's "f32
+ * accumulation"), for geometries with taps that meet only padding: there oneDNN 2.6.3's bf16
+ * kernel returns garbage for those taps' weights instead of 0 (NaN or 1e-30 from all-zero inputs,
+ * in about one run of eight; found by the conformance suite, e.g. n1 c32 h3 w1 k3 r2 s2 stride 2
+ * pad 1, whose first kernel column only meets padding).
+ */
+function bf16ViaF32(
+  rt: CpuRuntime,
+  x: CpuStorage,
+  dy: CpuStorage,
+  dw: CpuStorage,
+  g: Conv2dGeometry,
+): void {
+  const counts = [g.n * g.c * g.h * g.w, g.n * g.k * g.outH * g.outW, g.k * g.c * g.r * g.s];
+  const [xf, dyf, dwf] = counts.map((n) => new CpuStorage(x.backend, "f32", n));
+  try {
+    cast(rt, x, xf, counts[0]);
+    cast(rt, dy, dyf, counts[1]);
+    conv2dBackwardWeights(rt, xf, dyf, dwf, g);
+    cast(rt, dwf, dw, counts[2]);
+  } finally {
+    for (const t of [xf, dyf, dwf]) rt.release(t);
+  }
 }
