@@ -32,7 +32,7 @@ fi
 # neither: where one fails (no pip, no g++/make or CUDA's cuda.h for the emulated device), setup
 # says so and goes on, unless RESSL_SETUP_STRICT=1 (what .ci/run sets: its tests need them).
 here="$(dirname "$0")"
-for part in setup_cuda.sh setup_mpi.sh; do
+for part in setup_cpu.sh setup_cuda.sh setup_mpi.sh; do
   [ -f "$here/$part" ] || continue
   if ! bash "$here/$part"; then
     if [ "${RESSL_SETUP_STRICT:-0}" = "1" ]; then

@@ -74,6 +74,7 @@ export class CpuBackend implements Backend {
       onednnIsa: isaName(lib.symbols.dnnl_get_effective_cpu_isa()),
       threads: String(lib.threads()),
       openmpWait: lib.openmpWait,
+      ownKernels: this.rt.kernelsNote,
     });
   }
 

@@ -4,7 +4,11 @@
  * keep the layout of `x` (nChw16c after a convolution) through every primitive of a call, so no
  * reorder happens between layers.
  *
- * How each variant runs (all primitives cached by layout and eps):
+ * f32 training forward and backward run on the backend's own kernels where they are built
+ * (`native_norm.ts`: two passes each way, the reference's NaN semantics); what follows is the oneDNN
+ * path, for bf16, inference, other layouts, and where `libressl_cpu.so` is missing.
+ *
+ * How each variant runs on oneDNN (all primitives cached by layout and eps):
  * - no residual, ReLU: one batch-norm primitive with `dnnl_fuse_norm_relu` (training also writes
  *   oneDNN's ReLU workspace, a temporary dropped after the call: the contract's backward gets `y`);
  * - residual: batch norm into `y`, then a binary add `y = y + residual` in place with a ReLU
@@ -38,6 +42,7 @@ import {
   trainingInputsSafe,
 } from "./norm_nan.ts";
 import { batchNormThreads, elementwiseThreads } from "./threads.ts";
+import { nativeBackward, nativeForwardTraining } from "./native_norm.ts";
 import type { MemDesc } from "./memdesc.ts";
 import type { Primitive } from "./primitive.ts";
 import type { CpuRuntime } from "./runtime.ts";
@@ -184,6 +189,16 @@ export function batchNormForwardTraining(
   rt: CpuRuntime,
   o: Opts<"batchNormForwardTraining">,
 ): void {
+  if (nativeForwardTraining(rt, o, dataLayout(rt, cpu(o.x), o.geom))) {
+    // The own kernels keep NaN as the reference does; only non-finite statistics (an infinite
+    // x, where they give NaN and the reference infinity) take the reference path.
+    if (!statisticsFinite(rt, o)) return viaReference(rt, "batchNormForwardTraining", o);
+    const y = cpu(o.y), residual = o.residual ? cpu(o.residual) : null;
+    const n = o.geom.n * o.geom.c * o.geom.hw;
+    y.nanFree = n === y.length && (residual === null || residual.nanFree) &&
+      trainingInputsSafe(rt, o);
+    return;
+  }
   const relu = o.relu === true;
   if (relu && !trainingInputsSafe(rt, o)) return viaReference(rt, "batchNormForwardTraining", o);
   forwardTrainingFast(rt, o);
@@ -277,6 +292,11 @@ function backwardPrimitive(rt: CpuRuntime, md: MemDesc, eps: number): Primitive 
  * dgamma or dbeta send the call to the reference path.
  */
 export function batchNormBackward(rt: CpuRuntime, o: Opts<"batchNormBackward">): void {
+  if (nativeBackward(rt, o, dataLayout(rt, cpu(o.x), o.geom))) {
+    // Non-finite sums: an infinite or NaN gradient or x; the reference path decides exactly.
+    if (!gradientSumsFinite(rt, o)) viaReference(rt, "batchNormBackward", o);
+    return;
+  }
   backwardFast(rt, o);
   if (o.relu === true && !gradientSumsFinite(rt, o)) viaReference(rt, "batchNormBackward", o);
 }

@@ -28,6 +28,7 @@ import type { Backend } from "../backend.ts";
 import { createReferenceBackend } from "../reference/backend.ts";
 import { type CpuTuning, DEFAULT_TUNING } from "./tuning.ts";
 import { elementwiseThreads } from "./threads.ts";
+import { type CpuKernels, loadCpuKernels } from "../../../ffi/cpu/mod.ts";
 
 /** Copies of at least this many bytes run as a (multi-threaded) oneDNN reorder. */
 const PARALLEL_COPY_BYTES = 1 << 20;
@@ -70,6 +71,10 @@ export class CpuRuntime {
   readonly threads: number;
   /** Sets the calling thread's OpenMP thread count (before every native computation). */
   readonly setThreads: (n: number) => void;
+  /** The backend's own kernels (`libressl_cpu.so`), or null (see {@link kernelsNote}). */
+  readonly kernels: CpuKernels | null;
+  /** Which own kernels run, or why none do (for `CpuBackend.versions`). */
+  readonly kernelsNote: string;
 
   constructor(
     lib: DnnlLibrary,
@@ -97,6 +102,13 @@ export class CpuRuntime {
     this.mds = new MemDescTable(this.sym);
     this.pool = new BufferPool(this.sym, this.engine);
     this.verbose = readVerbose();
+    const k = this.tuning.nativeKernels
+      ? loadCpuKernels()
+      : { ok: false as const, reason: "switched off (tuning.nativeKernels)" };
+    this.kernels = k.ok ? k.kernels : null;
+    this.kernelsNote = k.ok
+      ? `${k.kernels.path}: f32 batch norm`
+      : `none (${k.reason}): batch norm on oneDNN`;
   }
 
   /** Number of cached primitives. */
@@ -372,6 +384,7 @@ export class CpuRuntime {
     this.#reference?.dispose();
     this.sym.dnnl_stream_destroy(this.stream);
     this.sym.dnnl_engine_destroy(this.engine);
+    this.kernels?.close();
     this.lib.close();
   }
 

@@ -26,6 +26,11 @@ export interface CpuTuning {
    * batch norm spins at internal barriers, see `threads.ts`).
    */
   parallelBatchNorm: boolean;
+  /**
+   * The backend's own kernels (`libressl_cpu.so`, see `native_norm.ts`) for f32 training batch
+   * norm where the library is built; false: always oneDNN.
+   */
+  nativeKernels: boolean;
 }
 
 /** The defaults (measured in docs/benchmarks.md, "Issue 15, phase 2"). */
@@ -33,4 +38,5 @@ export const DEFAULT_TUNING: Readonly<CpuTuning> = Object.freeze({
   winograd: true,
   parallelMinBytes: 1 << 20,
   parallelBatchNorm: false,
+  nativeKernels: true,
 });

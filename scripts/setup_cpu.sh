@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the cpu backend's own kernels (ffi/cpu/kernels/*.c) into build/cpu/libressl_cpu.so with
+# the C compiler (cc, else gcc): -O3 for x86-64-v3 (AVX2 + FMA; the library checks the CPU when it
+# loads), OpenMP (the libgomp that oneDNN uses too), no -ffast-math (the kernels' NaN semantics
+# need IEEE comparisons). About 2 s. Rebuilds only when a source is newer than the library.
+# Without a C compiler the cpu backend still works: it runs those kernels on oneDNN (slower).
+# Usage: bash scripts/setup_cpu.sh
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+src_dir="$root/ffi/cpu/kernels"
+out_dir="$root/build/cpu"
+lib="$out_dir/libressl_cpu.so"
+
+cc_bin="${CC:-}"
+if [ -z "$cc_bin" ]; then
+  for c in cc gcc; do
+    if command -v "$c" >/dev/null; then cc_bin="$c"; break; fi
+  done
+fi
+if [ -z "$cc_bin" ]; then
+  echo "setup_cpu: no C compiler (cc or gcc) found: install gcc ('apt-get install gcc') to build" \
+    "build/cpu/libressl_cpu.so; until then the cpu backend runs batch norm on oneDNN" >&2
+  exit 1
+fi
+
+sources=("$src_dir"/*.c)
+if [ -f "$lib" ]; then
+  stale=0
+  for s in "${sources[@]}" "$0"; do
+    if [ "$s" -nt "$lib" ]; then stale=1; fi
+  done
+  if [ "$stale" = "0" ]; then exit 0; fi
+fi
+
+mkdir -p "$out_dir"
+tmp="$lib.tmp.$$"
+trap 'rm -f "$tmp"' EXIT
+"$cc_bin" -std=gnu11 -O3 -march=x86-64-v3 -fopenmp -fPIC -shared -Wall -Wextra -Werror \
+  -o "$tmp" "${sources[@]}" -lm
+mv -f "$tmp" "$lib"
+echo "setup_cpu: built $lib with $cc_bin ($("$cc_bin" --version | head -n 1))"
