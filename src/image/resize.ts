@@ -55,6 +55,27 @@ export function bilinearCoeffs(inSize: number, outSize: number): AxisCoeffs {
   return { start, count, weights, taps };
 }
 
+/** Coefficients already computed, by `inSize * 65536 + outSize` (shared: never modified). */
+const COEFFS = new Map<number, AxisCoeffs>();
+const COEFFS_LIMIT = 4096;
+
+/** {@link bilinearCoeffs}, memoised (a crop of a small image repeats few box sizes). */
+function cachedCoeffs(inSize: number, outSize: number): AxisCoeffs {
+  const key = inSize * 65536 + outSize;
+  let c = COEFFS.get(key);
+  if (c === undefined) {
+    if (COEFFS.size >= COEFFS_LIMIT) COEFFS.clear();
+    c = bilinearCoeffs(inSize, outSize);
+    COEFFS.set(key, c);
+  }
+  return c;
+}
+
+/** Memoised coefficients where the key cannot collide (sizes below 65536), else fresh ones. */
+function coeffsFor(inSize: number, outSize: number): AxisCoeffs {
+  return outSize < 65536 ? cachedCoeffs(inSize, outSize) : bilinearCoeffs(inSize, outSize);
+}
+
 /** Geometry of a resized crop from an interleaved (HWC) u8 image. */
 export interface ResizedCropArgs {
   /** Source image, u8 HWC. */
@@ -80,19 +101,23 @@ export function resizedCropU8ToPlanar(
   scratch: Float32Array,
 ): void {
   const { src, srcOffset, srcWidth, channels: c, box, outHeight: oh, outWidth: ow } = args;
-  const cx = bilinearCoeffs(box.width, ow);
-  const cy = bilinearCoeffs(box.height, oh);
+  const cx = coeffsFor(box.width, ow);
+  const cy = coeffsFor(box.height, oh);
   const bh = box.height;
+  // Locals, not property loads, in the hot loops (V8 does not hoist them past the stores).
+  const wx = cx.weights, sx = cx.start, nx = cx.count, tx = cx.taps;
+  const wy = cy.weights, sy = cy.start, ny = cy.count, ty = cy.taps;
   // Horizontal pass: rows of the box -> scratch[ch][y][x].
   for (let y = 0; y < bh; y++) {
     const rowBase = srcOffset + ((box.top + y) * srcWidth + box.left) * c;
-    for (let x = 0; x < ow; x++) {
-      const s0 = cx.start[x], n = cx.count[x], wBase = x * cx.taps;
-      for (let ch = 0; ch < c; ch++) {
+    for (let ch = 0; ch < c; ch++) {
+      const sRow = (ch * bh + y) * ow;
+      for (let x = 0; x < ow; x++) {
+        const n = nx[x], wBase = x * tx;
+        let p = rowBase + sx[x] * c + ch;
         let acc = 0;
-        let p = rowBase + s0 * c + ch;
-        for (let k = 0; k < n; k++, p += c) acc += cx.weights[wBase + k] * src[p];
-        scratch[(ch * bh + y) * ow + x] = acc;
+        for (let k = 0; k < n; k++, p += c) acc += wx[wBase + k] * src[p];
+        scratch[sRow + x] = acc;
       }
     }
   }
@@ -101,13 +126,12 @@ export function resizedCropU8ToPlanar(
   for (let ch = 0; ch < c; ch++) {
     const sPlane = ch * bh * ow, dPlane = ch * oh * ow;
     for (let y = 0; y < oh; y++) {
-      const s0 = cy.start[y], n = cy.count[y], wBase = y * cy.taps;
+      const n = ny[y], wBase = y * ty;
+      const sBase = sPlane + sy[y] * ow;
       const dRow = dPlane + y * ow;
       for (let x = 0; x < ow; x++) {
         let acc = 0;
-        for (let k = 0; k < n; k++) {
-          acc += cy.weights[wBase + k] * scratch[sPlane + (s0 + k) * ow + x];
-        }
+        for (let k = 0, q = sBase + x; k < n; k++, q += ow) acc += wy[wBase + k] * scratch[q];
         dst[dRow + x] = acc * inv;
       }
     }
