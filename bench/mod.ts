@@ -68,8 +68,10 @@ export function summary(steps: CaseResult[], train: TrainPathResult[]): string {
     "",
     "ms per step, medians; ratio = PyTorch time / our time (> 1: ours faster). Training path of " +
       "ours: `deno task train` (steps 3-8 of a 9-step run, its training clock); of PyTorch: " +
-      "its DataLoader loop (bench/train_path_torch.py). The CIFAR-shaped case has no training " +
-      "path here (no CIFAR-10 files on the machine).",
+      "its DataLoader loop (bench/train_path_torch.py). Data of the training path: " +
+      "Fashion-MNIST for the 28x28x1 cases; for the CIFAR-shaped case a synthetic CIFAR-10 in " +
+      "the real binary format (no CIFAR-10 files on the machine; pixel values do not change a " +
+      "step's time), read by both sides.",
   );
   return rows.join("\n");
 }
@@ -79,7 +81,7 @@ function usage(): string {
   all (default): step + train, then the summary; --write <file> writes every section;
     --step-rounds N --steps N (step benchmark), --train-rounds N (training path)
   step options: --only b,c,a64,a256 --peers t2,t2cl,t113 --steps N --rounds N --quick
-  train options: --only b,c --rounds N --peers ... --variants w0,w2,passive,active,spin0,t1
+  train options: --only b,c,a64 --rounds N --peers ... --variants w0,w2,passive,active,spin0,t1
   profile options: --only b,c,a64 --steps N --workers N --no-peers
   ddp (data parallel, not in all): --steps N --warmup N --rounds N --write <file>`;
 }

@@ -1,5 +1,5 @@
 /**
- * The training path: our step as `deno task train` takes it (Fashion-MNIST subset read from disk,
+ * The training path: our step as `deno task train` takes it (dataset files read from disk,
  * augmentation in the loader worker, EMA, teacher forward, student forward/backward, relation loss,
  * SGD, enqueue, metrics), timed step by step inside one 9-step run with `--log-every 1`: the
  * trainer's own training clock (`seconds` of the step records in metrics.jsonl, the clock behind
@@ -15,8 +15,10 @@
  * two processes' start-up noise (its rounds spread by up to 30 %); PyTorch's loop writes no
  * checkpoint.
  *
- * Only the 28x28x1 cases run (Fashion-MNIST is on the machine; CIFAR-10 is not — `bench/profile.ts`
- * runs the same training loop in-process on synthetic 32x32x3 images).
+ * Data (`bench/train_path_inputs.ts`): the 28x28x1 cases (b, c) read Fashion-MNIST's first images;
+ * the CIFAR-shaped case (a64), CIFAR-10 not being on the machine, a synthetic CIFAR-10 in the real
+ * binary format that both sides read (a step's time does not depend on pixel values). Both sides
+ * train with plain BatchNorm and no teacher shuffle, as `caseConfig`.
  *
  * `--variants` adds runs of ours with other settings (the investigation of issue 15): `legacy` (the
  * old two-process estimator above), `w0` (augment
@@ -28,7 +30,7 @@
  * of the same case and/or of another case as further sides, so the training path and the isolated
  * step are compared in one run.
  *
- * Usage: deno run -A bench/train_path.ts [--only b,c] [--rounds N] [--peers t2,t2cl,t113]
+ * Usage: deno run -A bench/train_path.ts [--only b,c,a64] [--rounds N] [--peers t2,t2cl,t113]
  *        [--variants w0,passive] [--isolated same,a64] [--write docs/benchmarks.md]
  *
  * @module
@@ -37,14 +39,22 @@
 import { parseArgs } from "node:util";
 import { writeSection } from "./report.ts";
 import { median, selectCases, type StepCase } from "./step_cases.ts";
+import {
+  type CaseInputs,
+  caseInputs,
+  dataNote,
+  limitFor,
+  LONG,
+  SHORT,
+  torchCaseConfig,
+} from "./train_path_inputs.ts";
 import { type PeerSpec, resolvePeers } from "./peers.ts";
 import { fmtSpeedup, roundSpread, type SideTimes, speedup } from "./step_table.ts";
 import type { ProfileRunOptions, ProfileRunResult } from "./profile_run.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 const TORCH_SCRIPT = new URL("./train_path_torch.py", import.meta.url).pathname;
-/** Steps of the short and the long run of ours. */
-export const SHORT = 2, LONG = 8;
+export { LONG, SHORT };
 
 /** A variant of our training run: extra flags and environment. */
 interface Variant {
@@ -103,11 +113,6 @@ export interface TrainPathResult {
   labels: Record<string, string>;
 }
 
-/** Images the runs train on: enough full batches that no run reaches the end of an epoch. */
-function limitFor(c: StepCase): number {
-  return c.batch * (LONG + 2);
-}
-
 /** What one of our training runs reports. */
 interface OursRun {
   /** Wall seconds of the run as the train command prints them (checkpoints included). */
@@ -122,6 +127,7 @@ interface OursRun {
  */
 async function oursRun(
   c: StepCase,
+  inputs: CaseInputs,
   v: Variant,
   steps: number,
   out: string,
@@ -134,6 +140,9 @@ async function oursRun(
     "tasks/train.ts",
     "--preset",
     c.preset,
+    "--config",
+    inputs.config,
+    ...(inputs.cifar ? ["--data", inputs.cifar] : []),
     "--width",
     String(c.width),
     "--batch-size",
@@ -182,15 +191,20 @@ async function oursRun(
  * Seconds of each measured step of our training path under variant `v` (steps SHORT+1..LONG of
  * one run; the two-runs estimator gives one number); see {@link Variant.estimator}.
  */
-async function oursPerStep(c: StepCase, v: Variant, out: string): Promise<number[]> {
+async function oursPerStep(
+  c: StepCase,
+  inputs: CaseInputs,
+  v: Variant,
+  out: string,
+): Promise<number[]> {
   if (v.estimator === "two-runs") {
-    const short = await oursRun(c, v, SHORT, `${out}-short`);
-    const long = await oursRun(c, v, LONG, `${out}-long`);
+    const short = await oursRun(c, inputs, v, SHORT, `${out}-short`);
+    const long = await oursRun(c, inputs, v, LONG, `${out}-long`);
     return [(long.wall - short.wall) / (LONG - SHORT)];
   }
   // One step more than measured: the last step of a run was the slowest in 8 of 14 runs (it is
   // no step of a long run's steady state), so it stays outside the window.
-  const run = await oursRun(c, v, LONG + 1, out, 1);
+  const run = await oursRun(c, inputs, v, LONG + 1, out, 1);
   return stepSeconds(run.clock, SHORT + 1, LONG);
 }
 
@@ -251,7 +265,7 @@ async function isolatedRun(id: string): Promise<number[]> {
 }
 
 /** Seconds of each measured step (3-8) of PyTorch's training path. */
-async function torchRun(c: StepCase, p: PeerSpec): Promise<number[]> {
+async function torchRun(c: StepCase, inputs: CaseInputs, p: PeerSpec): Promise<number[]> {
   const args = [
     TORCH_SCRIPT,
     "--width",
@@ -269,6 +283,9 @@ async function torchRun(c: StepCase, p: PeerSpec): Promise<number[]> {
     "--workers",
     "1",
     ...(p.channelsLast ? ["--channels-last"] : []),
+    ...(inputs.cifar
+      ? ["--cifar", inputs.cifar, "--config", JSON.stringify(torchCaseConfig(c))]
+      : []),
   ];
   const r = await new Deno.Command(p.python, { args, stdout: "piped", stderr: "piped" }).output();
   const out = new TextDecoder().decode(r.stdout).trim().split("\n").at(-1) ?? "";
@@ -293,11 +310,15 @@ async function runCase(
   const labels: Record<string, string> = {};
   const runners: [string, () => Promise<number[]>][] = [];
   const tmp = await Deno.makeTempDir({ prefix: "ressl-train-path-" });
+  const inputs = await caseInputs(c, tmp).catch(async (e) => {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw e;
+  });
   for (const id of ["w1", ...variants.filter((v) => v !== "w1")]) {
     const v = VARIANTS[id];
     const side = id === "w1" ? "ours" : `ours:${id}`;
     labels[side] = v.label;
-    runners.push([side, () => oursPerStep(c, v, `${tmp}/${id}`)]);
+    runners.push([side, () => oursPerStep(c, inputs, v, `${tmp}/${id}`)]);
   }
   for (const id of isolated) {
     // `same` keeps its side id across cases, so one table holds every case's row.
@@ -309,7 +330,7 @@ async function runCase(
   }
   for (const p of peers) {
     labels[p.id] = `${p.label} (DataLoader, 1 worker)`;
-    runners.push([p.id, () => torchRun(c, p)]);
+    runners.push([p.id, () => torchRun(c, inputs, p)]);
   }
   try {
     for (const [id] of runners) sides[id] = [];
@@ -379,12 +400,7 @@ export async function main(args: string[]): Promise<TrainPathResult[]> {
   if (!Number.isInteger(rounds) || rounds < 1) {
     throw new RangeError(`Cannot run the training-path benchmark: --rounds must be >= 1`);
   }
-  const cases = selectCases(values.only ?? "b,c").filter((c) => c.preset === "fashion-mnist");
-  if (cases.length === 0) {
-    throw new RangeError(
-      "Cannot run the training-path benchmark: only the 28x28x1 cases (b, c) have data here",
-    );
-  }
+  const cases = selectCases(values.only ?? "b,c,a64");
   const variants = (values.variants ?? "").split(",").filter((v) => v);
   for (const v of variants) {
     if (!VARIANTS[v]) {
@@ -417,8 +433,9 @@ export async function main(args: string[]): Promise<TrainPathResult[]> {
           new Date().toISOString().slice(0, 10)
         } (load average before the write: ${load.split(" ").slice(0, 3).join(" ")}). Ours: ` +
         `steps ${SHORT + 1}-${LONG} of one ${LONG + 1}-step \`deno task train --plain ` +
-        "--log-every 1` run on its training clock (metrics.jsonl), Fashion-MNIST subset, 1 " +
-        `loader worker, 2 threads; PyTorch: steps ${SHORT + 1}-${LONG} of its DataLoader loop. ` +
+        "--log-every 1` run on its training clock (metrics.jsonl), 1 loader worker, 2 threads; " +
+        `PyTorch: steps ${SHORT + 1}-${LONG} of its DataLoader loop. Data: ${dataNote(cases)}. ` +
+        "Plain BatchNorm, no teacher shuffle on both sides. " +
         `${rounds} rounds, alternating; medians over all measured steps.`,
         "",
         md,
