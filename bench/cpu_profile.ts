@@ -26,8 +26,9 @@ export const CPU_VARIANTS: Record<string, CpuBackendOptions> = {
   direct: { tuning: { winograd: false } },
   bn2: { tuning: { parallelBatchNorm: true } },
   allpar: { tuning: { parallelMinBytes: 0, parallelBatchNorm: true } },
-  onednnbn: { tuning: { nativeKernels: false } },
-  onednnbn2: { tuning: { nativeKernels: false, parallelBatchNorm: true } },
+  /** Without the own kernels (libressl_cpu.so): batch norm on oneDNN, SGD/EMA/sum in TypeScript. */
+  noown: { tuning: { nativeKernels: false } },
+  noown2: { tuning: { nativeKernels: false, parallelBatchNorm: true } },
 };
 
 /** Entry point: prints the tables and returns them. */

@@ -2,7 +2,9 @@
 # Builds the cpu backend's own kernels (ffi/cpu/kernels/*.c) into build/cpu/libressl_cpu.so with
 # the C compiler (cc, else gcc): -O3 for x86-64-v3 (AVX2 + FMA; the library checks the CPU when it
 # loads), OpenMP (the libgomp that oneDNN uses too), no -ffast-math (the kernels' NaN semantics
-# need IEEE comparisons). About 2 s. Rebuilds only when a source is newer than the library.
+# need IEEE comparisons) and -ffp-contract=off (a * b + c written in C stays two roundings, as in
+# the TypeScript loops the elementwise kernels must match bit for bit; FMA only where a kernel asks
+# for it with an intrinsic). About 2 s. Rebuilds only when a source is newer than the library.
 # Without a C compiler the cpu backend still works: it runs those kernels on oneDNN (slower).
 # Usage: bash scripts/setup_cpu.sh
 set -euo pipefail
@@ -36,7 +38,7 @@ fi
 mkdir -p "$out_dir"
 tmp="$lib.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
-"$cc_bin" -std=gnu11 -O3 -march=x86-64-v3 -fopenmp -fPIC -shared -Wall -Wextra -Werror \
+"$cc_bin" -std=gnu11 -O3 -march=x86-64-v3 -ffp-contract=off -fopenmp -fPIC -shared -Wall -Wextra -Werror \
   -o "$tmp" "${sources[@]}" -lm
 mv -f "$tmp" "$lib"
 echo "setup_cpu: built $lib with $cc_bin ($("$cc_bin" --version | head -n 1))"

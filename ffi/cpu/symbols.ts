@@ -65,6 +65,18 @@ export const CPU_KERNEL_SYMBOLS = {
     ],
     result: "i32",
   },
+  /** (param, grad, buf, n, lr, momentum, wd, scale, nesterov, threads): one tensor's SGD step. */
+  ressl_sgd_f32: {
+    parameters: ["pointer", "pointer", "pointer", "i64", "f64", "f64", "f64", "f64", "i32", "i32"],
+    result: "void",
+  },
+  /** (teacher, student, out, n, m, 1 - m, threads): out = m teacher + (1 - m) student. */
+  ressl_ema_f32: {
+    parameters: ["pointer", "pointer", "pointer", "i64", "f64", "f64", "i32"],
+    result: "void",
+  },
+  /** (x, n, threads, parts: ceil(n / 4096) doubles) -> the f64 sum of x[0..n). */
+  ressl_sum_f32: { parameters: ["pointer", "i64", "i32", "pointer"], result: "f64" },
   /** (n, c, hw, lanes) -> bytes of scratch a batch-norm call needs (0: invalid geometry). */
   ressl_bn_scratch_bytes: { parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -73,7 +85,7 @@ export const CPU_KERNEL_SYMBOLS = {
 export type CpuKernelSymbols = Deno.DynamicLibrary<typeof CPU_KERNEL_SYMBOLS>["symbols"];
 
 /** The ABI version these bindings are written for (`ressl_cpu_kernels_abi()`). */
-export const CPU_KERNELS_ABI = 2;
+export const CPU_KERNELS_ABI = 3;
 
 /** Error codes the kernels return. */
 export const CPU_KERNEL_ERRORS: Readonly<Record<number, string>> = Object.freeze({

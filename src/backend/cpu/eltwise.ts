@@ -241,10 +241,25 @@ export function broadcastScalar(
   fillF32(rt, out, alpha * rt.plain(s).f32[0], n);
 }
 
+/** Sums at least this long run in C (below, the TypeScript loop costs less than the call). */
+const SUM_NATIVE_MIN = 4096;
+
 /** out[0] = alpha * sum(x[0..n)), accumulated in f64 (f32 storages). */
 export function sum(rt: CpuRuntime, x: CpuStorage, out: CpuStorage, alpha: number, n: number) {
-  const xs = rt.plain(x).f32;
+  const buf = rt.plain(x);
   let total = 0;
-  for (let i = 0; i < n; i++) total += xs[i];
+  const k = rt.kernels;
+  if (k !== null && n >= SUM_NATIVE_MIN) {
+    // f64 chunk sums in C on the backend's threads, added in order (thread-count independent).
+    const parts = rt.pool.take(8 * Math.ceil(n / 4096));
+    try {
+      total = k.symbols.ressl_sum_f32(buf.ptr, BigInt(n), elementwiseThreads(rt, 4 * n), parts.ptr);
+    } finally {
+      rt.pool.give(parts);
+    }
+  } else {
+    const xs = buf.f32;
+    for (let i = 0; i < n; i++) total += xs[i];
+  }
   rt.output(out, rt.mds.plain([1], out.dataType)).f32[0] = alpha * total;
 }

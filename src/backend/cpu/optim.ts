@@ -3,10 +3,11 @@
  * Nesterov, weight decay and optional LARS trust ratios) and `emaUpdateMulti` (the teacher's EMA),
  * one call over every parameter tensor.
  *
- * Both are tight TypeScript loops per tensor over the storages' physical f32 buffers (no
- * allocation per element or per tensor; SGD ≈1.3 ns/element on one core: one pass reading three
- * arrays and writing two, where oneDNN would need three passes and a temporary), computing in f64
- * and rounding once on store, as the reference backend. The operands of one tensor share one
+ * Both are one pass per tensor over the storages' physical f32 buffers (SGD: reading three arrays
+ * and writing two, where oneDNN would need three passes and a temporary), computing in f64 and
+ * rounding once on store, as the reference backend: in C on the backend's threads where the own
+ * kernels are built (`ffi/cpu/kernels/elementwise.c`, the same operations in the same order), else
+ * as the TypeScript loops below (≈1.3 ns/element on one core). The operands of one tensor share one
  * layout (a blocked weight layout stays blocked; padding elements are zero in all of them, so they
  * stay zero and add nothing to the LARS norms). LARS norms are computed here, in f64, from the
  * values before the step.
@@ -18,17 +19,20 @@ import type { Opts } from "../backend.ts";
 import { elementwiseLayout } from "./eltwise.ts";
 import type { CpuRuntime } from "./runtime.ts";
 import type { CpuStorage } from "./storage.ts";
+import type { Buffer } from "./buffers.ts";
+import { elementwiseThreads } from "./threads.ts";
 import { cpu } from "./validate.ts";
 
-/** The physical f32 arrays of `storages` in one shared layout, and how many elements to visit. */
+/** The buffers of `storages` in one shared layout, and how many elements to visit. */
 function sharedLayout(
   rt: CpuRuntime,
   storages: CpuStorage[],
   n: number,
-): { arrays: Float32Array[]; count: number } {
+): { buffers: Buffer[]; arrays: Float32Array[]; count: number } {
   const md = elementwiseLayout(rt, storages, n);
   const count = md.plain ? n : md.size / 4;
-  return { arrays: storages.map((s) => rt.layout(s, md).f32), count };
+  const buffers = storages.map((s) => rt.layout(s, md));
+  return { buffers, arrays: buffers.map((b) => b.f32), count };
 }
 
 /** `sgdUpdateMulti` (semantics in the contract's JSDoc). */
@@ -39,7 +43,11 @@ export function sgdUpdateMulti(rt: CpuRuntime, o: Opts<"sgdUpdateMulti">): void 
     const n = p.length;
     if (n === 0) continue;
     let wd = o.weightDecay[i];
-    const { arrays, count } = sharedLayout(rt, [p, cpu(o.grads[i]), cpu(o.momentumBufs[i])], n);
+    const { buffers, arrays, count } = sharedLayout(
+      rt,
+      [p, cpu(o.grads[i]), cpu(o.momentumBufs[i])],
+      n,
+    );
     const [param, grad, buf] = arrays;
     let scale = 1;
     if (lars) {
@@ -54,7 +62,24 @@ export function sgdUpdateMulti(rt: CpuRuntime, o: Opts<"sgdUpdateMulti">): void 
         wd = 0;
       }
     }
-    if (nesterov) sgdNesterov(param, grad, buf, count, lr, momentum, wd, scale);
+    const k = rt.kernels;
+    if (k !== null) {
+      // The same f64 arithmetic in C, on the backend's threads (bit-identical: see elementwise.c).
+      const [pb, gb, bb] = buffers;
+      const threads = elementwiseThreads(rt, 12 * count);
+      k.symbols.ressl_sgd_f32(
+        pb.ptr,
+        gb.ptr,
+        bb.ptr,
+        BigInt(count),
+        lr,
+        momentum,
+        wd,
+        scale,
+        nesterov ? 1 : 0,
+        threads,
+      );
+    } else if (nesterov) sgdNesterov(param, grad, buf, count, lr, momentum, wd, scale);
     else sgdPlain(param, grad, buf, count, lr, momentum, wd, scale);
   }
 }
@@ -128,9 +153,14 @@ export function emaUpdateMulti(rt: CpuRuntime, o: Opts<"emaUpdateMulti">): void 
     const out = cpu(o.out[i]), student = cpu(o.student[i]);
     const md = elementwiseLayout(rt, [t, student, out], n);
     const count = md.plain ? n : md.size / 4;
-    const tt = rt.layout(t, md).f32, ss = rt.layout(student, md).f32;
+    const tb = rt.layout(t, md), sb = rt.layout(student, md);
     // An out distinct from teacher is overwritten: it takes the layout without being read.
-    ema(tt, ss, out === t ? tt : rt.output(out, md).f32, count, m, s);
+    const ob = out === t ? tb : rt.output(out, md);
+    const k = rt.kernels;
+    if (k !== null) {
+      const threads = elementwiseThreads(rt, 12 * count);
+      k.symbols.ressl_ema_f32(tb.ptr, sb.ptr, ob.ptr, BigInt(count), m, s, threads);
+    } else ema(tb.f32, sb.f32, ob.f32, count, m, s);
   }
 }
 
