@@ -27,10 +27,12 @@ if [ "${RESSL_SETUP_APT:-1}" != "0" ]; then
   fi
 fi
 
-# Optional parts, each in its own script: the CUDA libraries from NVIDIA's wheels and the emulated
-# device (scripts/setup_cuda.sh), MPI engines (scripts/setup_mpi.sh). Training on the CPU needs
-# neither: where one fails (no pip, no g++/make or CUDA's cuda.h for the emulated device), setup
-# says so and goes on, unless RESSL_SETUP_STRICT=1 (what .ci/run sets: its tests need them).
+# Optional parts, each in its own script: the cpu backend's own kernels (scripts/setup_cpu.sh: C,
+# about 2 s; without them batch norm runs on oneDNN, slower), the CUDA libraries from NVIDIA's
+# wheels and the emulated device (scripts/setup_cuda.sh), MPI engines (scripts/setup_mpi.sh).
+# Training on the CPU needs none of them: where one fails (no C compiler, no pip, no g++/make or
+# CUDA's cuda.h for the emulated device), setup says so and goes on, unless RESSL_SETUP_STRICT=1
+# (what .ci/run sets: its tests need them).
 here="$(dirname "$0")"
 for part in setup_cpu.sh setup_cuda.sh setup_mpi.sh; do
   [ -f "$here/$part" ] || continue
