@@ -38,7 +38,9 @@ async function runChild(
     .output();
   const text = new TextDecoder().decode(out.stdout);
   const lines = text.split("\n");
-  const result = lines.find((l) => l.startsWith("@@result "));
+  // Our child prints the result on stderr too: V8's --trace-gc output on stdout can split a line.
+  const result = new TextDecoder().decode(out.stderr).split("\n")
+    .find((l) => l.startsWith("@@result ")) ?? lines.find((l) => l.startsWith("@@result "));
   if (!out.success || !result) {
     throw new Error(
       `Cannot profile ${what}: '${cmd} ${args.join(" ")}' exited with ${out.code}: ${

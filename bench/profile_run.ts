@@ -289,5 +289,8 @@ export async function profileRun(o: ProfileRunOptions): Promise<ProfileRunResult
 if (import.meta.main) {
   const o = JSON.parse(Deno.args[0] ?? "{}") as ProfileRunOptions;
   const r = await profileRun(o);
-  console.log(`@@result ${JSON.stringify(r)}`);
+  const line = `@@result ${JSON.stringify(r)}`;
+  console.log(line);
+  // Also on stderr, which V8's --trace-gc lines (written to stdout) cannot split.
+  console.error(line);
 }
