@@ -15,34 +15,28 @@ import type { Backend, Storage } from "../../src/backend/backend.ts";
 import { type CpuBackend, createCpuBackend } from "../../src/backend/cpu/backend.ts";
 import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import type { CpuStorage } from "../../src/backend/cpu/storage.ts";
-import { defaultCpuKernelsPath } from "../../ffi/cpu/mod.ts";
 import { DataType, FormatTag } from "../../ffi/dnnl/mod.ts";
-import { assertNear, blockedActivation, cpuTest, layoutOf, lcg, readF32 } from "./cpu_test_util.ts";
+import {
+  assertNear,
+  blockedActivation,
+  layoutOf,
+  lcg,
+  ownKernelsTest,
+  readF32,
+} from "./cpu_test_util.ts";
 
 const EPS = 1e-5;
 
-const built = (() => {
-  const path = defaultCpuKernelsPath();
-  try {
-    return path !== null && Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-})();
-
-/** Registers a test that needs the built library (ignored, with the reason, where it is not). */
+/** A test with a fresh 2-thread cpu backend whose own kernels must have loaded. */
 function nativeTest(name: string, fn: (be: CpuBackend) => void): void {
-  if (!built) {
-    Deno.test({
-      name: `${name} (skipped: run 'bash scripts/setup_cpu.sh')`,
-      ignore: true,
-      fn() {},
-    });
-    return;
-  }
-  cpuTest(name, (be) => {
-    assert.ok(be.rt.kernels !== null, `own kernels did not load: ${be.versions.ownKernels}`);
-    fn(be);
+  ownKernelsTest(name, () => {
+    const be = createCpuBackend({ threads: 2 });
+    try {
+      assert.ok(be.rt.kernels !== null, `own kernels did not load: ${be.versions.ownKernels}`);
+      fn(be);
+    } finally {
+      be.dispose();
+    }
   });
 }
 

@@ -11,29 +11,7 @@ import assert from "node:assert/strict";
 import type { Backend, Storage } from "../../src/backend/backend.ts";
 import { createCpuBackend } from "../../src/backend/cpu/backend.ts";
 import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
-import { defaultCpuKernelsPath } from "../../ffi/cpu/mod.ts";
-import { lcg } from "./cpu_test_util.ts";
-
-const built = (() => {
-  const path = defaultCpuKernelsPath();
-  try {
-    return path !== null && Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-})();
-
-function nativeTest(name: string, fn: () => void): void {
-  if (!built) {
-    Deno.test({
-      name: `${name} (skipped: run 'bash scripts/setup_cpu.sh')`,
-      ignore: true,
-      fn() {},
-    });
-    return;
-  }
-  Deno.test(name, fn);
-}
+import { lcg, ownKernelsTest } from "./cpu_test_util.ts";
 
 /** The backends compared: own kernels on 2 and 1 threads, TypeScript loops, reference. */
 function backends(): { name: string; be: Backend }[] {
@@ -59,54 +37,62 @@ function put(be: Backend, a: Float32Array): Storage {
 // Sizes: a tail below 8, a tensor above the 1 MiB parallel threshold, a small one.
 const SIZES = [5, 300_001, 1000];
 
-nativeTest("cpu own SGD and EMA: bit-identical to the TypeScript loops and the reference", () => {
-  const sides = backends();
-  try {
-    for (const nesterov of [false, true]) {
-      for (const lars of [false, true]) {
-        const results = sides.map(({ be }) => {
-          const params = SIZES.map((n, i) => put(be, lcg(10 + i, n)));
-          const grads = SIZES.map((n, i) => put(be, lcg(20 + i, n, 0.1)));
-          const bufs = SIZES.map((n, i) => put(be, lcg(30 + i, n, 0.01)));
-          be.sgdUpdateMulti({
-            params,
-            grads,
-            momentumBufs: bufs,
-            lr: 0.05,
-            momentum: 0.9,
-            nesterov,
-            weightDecay: [5e-4, 0, 1e-4],
-            lars: lars
-              ? { eta: 0.02, eps: 1e-8, clip: false, adapt: [true, false, true] }
-              : undefined,
+ownKernelsTest(
+  "cpu own SGD and EMA: bit-identical to the TypeScript loops and the reference",
+  () => {
+    const sides = backends();
+    try {
+      for (const nesterov of [false, true]) {
+        for (const lars of [false, true]) {
+          const results = sides.map(({ be }) => {
+            const params = SIZES.map((n, i) => put(be, lcg(10 + i, n)));
+            const grads = SIZES.map((n, i) => put(be, lcg(20 + i, n, 0.1)));
+            const bufs = SIZES.map((n, i) => put(be, lcg(30 + i, n, 0.01)));
+            be.sgdUpdateMulti({
+              params,
+              grads,
+              momentumBufs: bufs,
+              lr: 0.05,
+              momentum: 0.9,
+              nesterov,
+              weightDecay: [5e-4, 0, 1e-4],
+              lars: lars
+                ? { eta: 0.02, eps: 1e-8, clip: false, adapt: [true, false, true] }
+                : undefined,
+            });
+            const teacher = SIZES.map((n, i) => put(be, lcg(40 + i, n)));
+            const out = SIZES.map((n) => be.alloc("f32", n));
+            be.emaUpdateMulti({ teacher, student: params, out, momentum: 0.996 });
+            // In place too (out = teacher).
+            be.emaUpdateMulti({ teacher, student: grads, out: teacher, momentum: 0.99 });
+            const read = (ss: Storage[]) => ss.map((s) => be.download(s) as Float32Array);
+            return {
+              params: read(params),
+              bufs: read(bufs),
+              out: read(out),
+              teacher: read(teacher),
+            };
           });
-          const teacher = SIZES.map((n, i) => put(be, lcg(40 + i, n)));
-          const out = SIZES.map((n) => be.alloc("f32", n));
-          be.emaUpdateMulti({ teacher, student: params, out, momentum: 0.996 });
-          // In place too (out = teacher).
-          be.emaUpdateMulti({ teacher, student: grads, out: teacher, momentum: 0.99 });
-          const read = (ss: Storage[]) => ss.map((s) => be.download(s) as Float32Array);
-          return { params: read(params), bufs: read(bufs), out: read(out), teacher: read(teacher) };
-        });
-        for (let k = 1; k < sides.length; k++) {
-          for (const key of ["params", "bufs", "out", "teacher"] as const) {
-            results[k][key].forEach((a, i) =>
-              assert.deepEqual(
-                results[0][key][i],
-                a,
-                `nesterov ${nesterov} lars ${lars}: '${key}'[${i}] vs ${sides[k].name}`,
-              )
-            );
+          for (let k = 1; k < sides.length; k++) {
+            for (const key of ["params", "bufs", "out", "teacher"] as const) {
+              results[k][key].forEach((a, i) =>
+                assert.deepEqual(
+                  results[0][key][i],
+                  a,
+                  `nesterov ${nesterov} lars ${lars}: '${key}'[${i}] vs ${sides[k].name}`,
+                )
+              );
+            }
           }
         }
       }
+    } finally {
+      for (const { be } of sides) be.dispose();
     }
-  } finally {
-    for (const { be } of sides) be.dispose();
-  }
-});
+  },
+);
 
-nativeTest("cpu own sum: the f64 sum to rounding, independent of the thread count", () => {
+ownKernelsTest("cpu own sum: the f64 sum to rounding, independent of the thread count", () => {
   const sides = backends();
   try {
     for (const n of [4096, 4097, 1_000_003]) {

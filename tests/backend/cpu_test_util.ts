@@ -11,6 +11,7 @@ import type { DType, Storage } from "../../src/backend/backend.ts";
 import { type CpuBackend, createCpuBackend } from "../../src/backend/cpu/backend.ts";
 import type { CpuStorage } from "../../src/backend/cpu/storage.ts";
 import { DnnlUnavailableError } from "../../ffi/dnnl/mod.ts";
+import { CPU_KERNELS_BUILD_COMMAND, defaultCpuKernelsPath } from "../../ffi/cpu/mod.ts";
 
 function probe(): string | null {
   try {
@@ -38,6 +39,29 @@ export function cpuTest(name: string, fn: (be: CpuBackend) => void): void {
       be.dispose();
     }
   });
+}
+
+/** Whether `build/cpu/libressl_cpu.so` (the cpu backend's own kernels) is built here. */
+function ownKernelsBuilt(): boolean {
+  const path = defaultCpuKernelsPath();
+  try {
+    return path !== null && Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Registers a test of the cpu backend's own kernels, or as ignored (saying how to build them) where
+ * the library is not built. Where it is built, a library that fails to load fails the test.
+ */
+export function ownKernelsTest(name: string, fn: () => void): void {
+  if (missing !== null || !ownKernelsBuilt()) {
+    const why = missing ?? `run '${CPU_KERNELS_BUILD_COMMAND}'`;
+    Deno.test({ name: `${name} (skipped: ${why})`, ignore: true, fn() {} });
+    return;
+  }
+  Deno.test(name, fn);
 }
 
 /** n pseudo-random values in [-scale, scale) from `seed` (an LCG: the same on every run). */
