@@ -28,10 +28,12 @@
  *
  * `--isolated same,a64` adds our isolated step (pre-made tensors, child process, steps 3-8)
  * of the same case and/or of another case as further sides, so the training path and the isolated
- * step are compared in one run.
+ * step are compared in one run. `--peer-steps` adds each PyTorch 2.x peer's isolated step
+ * (`bench/step_torch.py`, fresh process, steps 3-8) as a side: issue 15's metric, our training
+ * path against PyTorch's step, then comes from one phase, side by side (`bench/mod.ts all` sets it).
  *
  * Usage: deno run -A bench/train_path.ts [--only b,c,a64] [--rounds N] [--peers t2,t2cl,t113]
- *        [--variants w0,passive] [--isolated same,a64] [--write docs/benchmarks.md]
+ *        [--variants w0,passive] [--isolated same,a64] [--peer-steps] [--write docs/benchmarks.md]
  *
  * @module
  */
@@ -46,14 +48,12 @@ import {
   limitFor,
   LONG,
   SHORT,
-  torchCaseConfig,
 } from "./train_path_inputs.ts";
 import { type PeerSpec, resolvePeers } from "./peers.ts";
 import { fmtSpeedup, roundSpread, type SideTimes, speedup } from "./step_table.ts";
-import type { ProfileRunOptions, ProfileRunResult } from "./profile_run.ts";
+import { isolatedRun, torchRun, torchStepRun } from "./train_path_runs.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
-const TORCH_SCRIPT = new URL("./train_path_torch.py", import.meta.url).pathname;
 export { LONG, SHORT };
 
 /** A variant of our training run: extra flags and environment. */
@@ -228,83 +228,13 @@ export function stepSeconds(clock: Map<number, number>, first: number, last: num
   return out;
 }
 
-const PROFILE_RUN = new URL("./profile_run.ts", import.meta.url).pathname;
-
-/**
- * Seconds per step of our isolated step (pre-made tensors, as bench/step.ts) of case `id`, in a
- * child process without the kernel timer: steps 3-8, as the training path's.
- */
-async function isolatedRun(id: string): Promise<number[]> {
-  const o: ProfileRunOptions = {
-    case: id,
-    mode: "isolated",
-    data: "synthetic",
-    steps: LONG - SHORT,
-    warmup: SHORT,
-    workers: 0,
-    threads: 2,
-    plain: true,
-  };
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", PROFILE_RUN, JSON.stringify(o)],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const line = new TextDecoder().decode(r.stdout).split("\n").find((l) =>
-    l.startsWith("@@result ")
-  );
-  if (!r.success || !line) {
-    throw new Error(
-      `Cannot measure the isolated step of case ${id}: ${
-        new TextDecoder().decode(r.stderr).slice(-800)
-      }`,
-    );
-  }
-  const res: ProfileRunResult = JSON.parse(line.slice("@@result ".length));
-  return res.steps.map((t) => t.wallMs / 1000);
-}
-
-/** Seconds of each measured step (3-8) of PyTorch's training path. */
-async function torchRun(c: StepCase, inputs: CaseInputs, p: PeerSpec): Promise<number[]> {
-  const args = [
-    TORCH_SCRIPT,
-    "--width",
-    String(c.width),
-    "--batch-size",
-    String(c.batch),
-    "--limit",
-    String(limitFor(c)),
-    "--warmup",
-    String(SHORT),
-    "--steps",
-    String(LONG - SHORT),
-    "--threads",
-    "2",
-    "--workers",
-    "1",
-    ...(p.channelsLast ? ["--channels-last"] : []),
-    ...(inputs.cifar
-      ? ["--cifar", inputs.cifar, "--config", JSON.stringify(torchCaseConfig(c))]
-      : []),
-  ];
-  const r = await new Deno.Command(p.python, { args, stdout: "piped", stderr: "piped" }).output();
-  const out = new TextDecoder().decode(r.stdout).trim().split("\n").at(-1) ?? "";
-  if (!r.success) {
-    throw new Error(
-      `Cannot measure PyTorch's training path (${p.python} ${args.join(" ")}): exit ${r.code}: ${
-        new TextDecoder().decode(r.stderr).slice(-800)
-      }`,
-    );
-  }
-  return JSON.parse(out).times as number[];
-}
-
 async function runCase(
   c: StepCase,
   peers: PeerSpec[],
   variants: string[],
   rounds: number,
   isolated: string[],
+  peerSteps: boolean,
 ): Promise<TrainPathResult> {
   const sides: Record<string, SideTimes> = {};
   const labels: Record<string, string> = {};
@@ -332,6 +262,10 @@ async function runCase(
     labels[p.id] = `${p.label} (DataLoader, 1 worker)`;
     runners.push([p.id, () => torchRun(c, inputs, p)]);
   }
+  for (const p of peerSteps ? peers.filter((q) => q.current) : []) {
+    labels[`${p.id}:step`] = `${p.label}, isolated step (pre-made tensors)`;
+    runners.push([`${p.id}:step`, () => torchStepRun(c, p)]);
+  }
   try {
     for (const [id] of runners) sides[id] = [];
     for (let r = 0; r < rounds; r++) {
@@ -358,11 +292,13 @@ export function trainPathTable(results: TrainPathResult[], peers: PeerSpec[]): s
   const old = peers.filter((p) => !p.current).map((p) => p.id);
   const ids = results.length ? Object.keys(results[0].sides) : [];
   const labels = results[0]?.labels ?? {};
+  const steps2 = current.map((id) => `${id}:step`).filter((id) => ids.includes(id));
   const head = [
     "case",
     ...ids.map((id) => `${labels[id]} ms/step`),
     "ours vs faster torch 2.x",
     "ours vs torch 1.13",
+    ...(steps2.length ? ["ours vs faster torch 2.x isolated step"] : []),
     "spread of rounds",
   ];
   const rows = [`| ${head.join(" | ")} |`, `|---|${head.slice(1).map(() => "---:").join("|")}|`];
@@ -375,6 +311,7 @@ export function trainPathTable(results: TrainPathResult[], peers: PeerSpec[]): s
           ...ids.map((id) => (1000 * med(id)).toFixed(0)),
           fmtSpeedup(speedup(r.sides, current)),
           fmtSpeedup(speedup(r.sides, old)),
+          ...(steps2.length ? [fmtSpeedup(speedup(r.sides, steps2))] : []),
           ids.map((id) => `${roundSpread(r.sides[id]).toFixed(0)}%`).join(" / "),
         ].join(" | ")
       } |`,
@@ -393,6 +330,7 @@ export async function main(args: string[]): Promise<TrainPathResult[]> {
       peers: { type: "string" },
       variants: { type: "string" },
       isolated: { type: "string" },
+      "peer-steps": { type: "boolean", default: false },
       write: { type: "string" },
     },
   });
@@ -417,7 +355,9 @@ export async function main(args: string[]): Promise<TrainPathResult[]> {
   for (const c of cases) {
     console.error(`train path: ${c.label} ...`);
     const isolated = (values.isolated ?? "").split(",").filter((x) => x);
-    results.push(await runCase(c, peers, variants, rounds, isolated));
+    results.push(
+      await runCase(c, peers, variants, rounds, isolated, values["peer-steps"] === true),
+    );
   }
   const md = trainPathTable(results, peers);
   console.log(md);
