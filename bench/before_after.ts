@@ -15,7 +15,8 @@
 
 import { parseArgs } from "node:util";
 import { median, selectCases } from "./step_cases.ts";
-import type { ProfileRunOptions, ProfileRunResult } from "./profile_run.ts";
+import type { ProfileRunOptions } from "./profile_run.ts";
+import { profileRunChild } from "./profile_children.ts";
 
 const HERE = new URL("..", import.meta.url).pathname;
 
@@ -26,22 +27,7 @@ interface Sample {
 
 /** One child run of `tree`'s profile_run.ts: per measured step, wall and process CPU ms. */
 async function run(tree: string, o: ProfileRunOptions): Promise<Sample[]> {
-  const script = `${tree.replace(/\/$/, "")}/bench/profile_run.ts`;
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", script, JSON.stringify(o)],
-    cwd: tree,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const line = new TextDecoder().decode(r.stdout).split("\n").find((l) =>
-    l.startsWith("@@result ")
-  );
-  if (!r.success || !line) {
-    throw new Error(
-      `Cannot run ${script} (case ${o.case}): ${new TextDecoder().decode(r.stderr).slice(-800)}`,
-    );
-  }
-  const res: ProfileRunResult = JSON.parse(line.slice("@@result ".length));
+  const res = await profileRunChild(o, tree);
   const cpu = res.threads.reduce((a, t) => a + t.cpuSeconds, 0) * 1000 / res.steps.length;
   return res.steps.map((s) => ({ wallMs: s.wallMs, cpuMs: cpu }));
 }

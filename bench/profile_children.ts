@@ -28,13 +28,34 @@ export interface ChildOutput<R> {
   gc?: GcSummary;
 }
 
+/**
+ * One run of `tree`'s `bench/profile_run.ts` (default: this checkout) with options `o`, plain
+ * (no --trace-gc, no verbose log): its result. How `bench/train_path.ts` times our isolated step
+ * and `bench/before_after.ts` compares two trees.
+ */
+export async function profileRunChild(
+  o: ProfileRunOptions,
+  tree?: string,
+): Promise<ProfileRunResult> {
+  const script = tree ? `${tree.replace(/\/$/, "")}/bench/profile_run.ts` : RUN;
+  const { result } = await runChild(
+    Deno.execPath(),
+    ["run", "--allow-all", script, JSON.stringify(o)],
+    {},
+    `${script} (case ${o.case})`,
+    tree,
+  );
+  return JSON.parse(result);
+}
+
 async function runChild(
   cmd: string,
   args: string[],
   env: Record<string, string>,
   what: string,
+  cwd?: string,
 ): Promise<{ lines: string[]; result: string }> {
-  const out = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" })
+  const out = await new Deno.Command(cmd, { args, env, cwd, stdout: "piped", stderr: "piped" })
     .output();
   const text = new TextDecoder().decode(out.stdout);
   const lines = text.split("\n");

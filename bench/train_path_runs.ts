@@ -11,12 +11,11 @@
 import { caseConfig, type StepCase, torchStepConfig } from "./step_cases.ts";
 import { type CaseInputs, limitFor, LONG, SHORT, torchCaseConfig } from "./train_path_inputs.ts";
 import type { PeerSpec } from "./peers.ts";
-import type { ProfileRunOptions, ProfileRunResult } from "./profile_run.ts";
+import type { ProfileRunOptions } from "./profile_run.ts";
+import { profileRunChild } from "./profile_children.ts";
 import { TorchPeer } from "./step_peer.ts";
 
 const TORCH_SCRIPT = new URL("./train_path_torch.py", import.meta.url).pathname;
-const PROFILE_RUN = new URL("./profile_run.ts", import.meta.url).pathname;
-
 /**
  * Seconds per step of our isolated step (pre-made tensors, as bench/step.ts) of case `id`, in a
  * child process without the kernel timer: steps 3-8, as the training path's.
@@ -32,22 +31,7 @@ export async function isolatedRun(id: string): Promise<number[]> {
     threads: 2,
     plain: true,
   };
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", PROFILE_RUN, JSON.stringify(o)],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const line = new TextDecoder().decode(r.stdout).split("\n").find((l) =>
-    l.startsWith("@@result ")
-  );
-  if (!r.success || !line) {
-    throw new Error(
-      `Cannot measure the isolated step of case ${id}: ${
-        new TextDecoder().decode(r.stderr).slice(-800)
-      }`,
-    );
-  }
-  const res: ProfileRunResult = JSON.parse(line.slice("@@result ".length));
+  const res = await profileRunChild(o);
   return res.steps.map((t) => t.wallMs / 1000);
 }
 
