@@ -55,6 +55,7 @@ function usable(
   const k = rt.kernels;
   if (k === null || md.dataType !== DataType.f32) return null;
   const n = g.n * g.c * g.hw;
+  if (n === 0) return null; // nothing to normalise: the oneDNN path handles the empty call
   for (const s of activations) if (s !== null && (s.dtype !== "f32" || s.length !== n)) return null;
   return lanes(rt, md) === 0 ? null : k;
 }
