@@ -38,7 +38,13 @@ fi
 mkdir -p "$out_dir"
 tmp="$lib.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
-"$cc_bin" -std=gnu11 -O3 -march=x86-64-v3 -ffp-contract=off -fopenmp -fPIC -shared -Wall -Wextra -Werror \
+# x86-64-v3 by name where the compiler knows it (GCC 11+, Clang 12+), else its main features.
+arch="-march=x86-64-v3"
+if ! echo 'int main(void){return 0;}' | "$cc_bin" -x c -march=x86-64-v3 -o /dev/null - 2>/dev/null; then
+  arch="-march=haswell -mtune=generic"
+fi
+# shellcheck disable=SC2086
+"$cc_bin" -std=gnu11 -O3 $arch -ffp-contract=off -fopenmp -fPIC -shared -Wall -Wextra -Werror \
   -o "$tmp" "${sources[@]}" -lm
 mv -f "$tmp" "$lib"
 echo "setup_cpu: built $lib with $cc_bin ($("$cc_bin" --version | head -n 1))"
