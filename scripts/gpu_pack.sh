@@ -27,6 +27,9 @@ if [ ! -s "$dest/deno.xz" ] || [ "$deno_bin" -nt "$dest/deno.xz" ]; then
   mv "$dest/deno.xz.tmp" "$dest/deno.xz"
 fi
 
+# The cpu backend's own kernels (build/cpu/libressl_cpu.so), carried beside .gpu (docs/gpu.md).
+bash scripts/setup_cpu.sh || echo "gpu_pack: warning: no build/cpu/libressl_cpu.so (see above)" >&2
+
 # The entry points the GPU run executes; their npm packages and the packages those depend on.
 entries=(tasks/gpu_check.ts tests/backend/conformance_test.ts tests/cuda_backend/backend_test.ts)
 deno install --quiet --entrypoint "${entries[@]}" >/dev/null
@@ -78,4 +81,4 @@ done
   echo "packed $(date -u +%Y-%m-%dT%H:%M:%SZ) at $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 } >"$dest/MANIFEST"
 cat "$dest/MANIFEST"
-echo "gpu_pack: carry .gpu (total $(du -sh "$dest" | cut -f1); the limit is 64 MiB)"
+echo "gpu_pack: carry .gpu and build/cpu (total $(du -sch "$dest" build/cpu 2>/dev/null | tail -n 1 | cut -f1); the limit is 64 MiB)"
