@@ -27,8 +27,9 @@ export interface CpuTuning {
    */
   parallelBatchNorm: boolean;
   /**
-   * The backend's own kernels (`libressl_cpu.so`, see `native_norm.ts`) for f32 training batch
-   * norm where the library is built; false: always oneDNN.
+   * The backend's own C kernels (`libressl_cpu.so`, built by `scripts/setup_cpu.sh`) where the
+   * library is built: f32 training batch norm (`native_norm.ts`), SGD and EMA (`optim.ts`) and the
+   * f64 sum (`eltwise.ts`); false: batch norm on oneDNN, the others as TypeScript loops.
    */
   nativeKernels: boolean;
 }
