@@ -1,0 +1,64 @@
+/**
+ * Loading the cpu backend's own kernels (`ffi/cpu/load.ts`): the built library loads and passes
+ * its checks; a missing file, a folder, a file that is not a library and a module imported by URL
+ * each give a reason that says what to do, never an exception (the backend then runs those kernels
+ * on oneDNN and says so).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  CPU_KERNELS_BUILD_COMMAND,
+  defaultCpuKernelsPath,
+  loadCpuKernels,
+} from "../../ffi/cpu/mod.ts";
+
+function reason(r: ReturnType<typeof loadCpuKernels>): string {
+  assert.equal(r.ok, false, "expected no library");
+  return r.ok ? "" : r.reason;
+}
+
+Deno.test("cpu kernels: a missing, wrong or unreachable library gives a reason, not an error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ressl-cpu-kernels-" });
+  try {
+    assert.match(
+      reason(loadCpuKernels(`${dir}/absent.so`)),
+      new RegExp(`not built \\(run '${CPU_KERNELS_BUILD_COMMAND}'\\)`),
+    );
+    assert.match(reason(loadCpuKernels(dir)), /is not a file/);
+    const garbage = `${dir}/libressl_cpu.so`;
+    await Deno.writeTextFile(garbage, "not an ELF file\n");
+    assert.match(reason(loadCpuKernels(garbage)), /cannot load .*libressl_cpu\.so.*rebuild/);
+    assert.match(reason(loadCpuKernels(null)), /imported by URL/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const built = (() => {
+  const p = defaultCpuKernelsPath();
+  try {
+    return p !== null && Deno.statSync(p).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: `cpu kernels: the built library loads and passes its checks${
+    built ? "" : ` (skipped: run '${CPU_KERNELS_BUILD_COMMAND}')`
+  }`,
+  ignore: !built,
+  fn() {
+    const r = loadCpuKernels();
+    assert.ok(r.ok, r.ok ? "" : r.reason);
+    try {
+      assert.equal(r.kernels.symbols.ressl_cpu_kernels_supported(), 1);
+      assert.ok(r.kernels.symbols.ressl_bn_scratch_bytes(2n, 20n, 9n, 16n) > 0n);
+      assert.equal(r.kernels.symbols.ressl_bn_scratch_bytes(0n, 20n, 9n, 16n), 0n);
+    } finally {
+      r.kernels.close();
+    }
+  },
+});
