@@ -77,6 +77,11 @@ export const CPU_KERNEL_SYMBOLS = {
   },
   /** (x, n, threads, parts: ceil(n / 4096) doubles) -> the f64 sum of x[0..n). */
   ressl_sum_f32: { parameters: ["pointer", "i64", "i32", "pointer"], result: "f64" },
+  /** (x, y, rows, cols, threads): row-wise log-softmax in f64 with the C library's exp and log. */
+  ressl_log_softmax_f32: {
+    parameters: ["pointer", "pointer", "i64", "i64", "i32"],
+    result: "void",
+  },
   /** (n, c, hw, lanes) -> bytes of scratch a batch-norm call needs (0: invalid geometry). */
   ressl_bn_scratch_bytes: { parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -85,7 +90,7 @@ export const CPU_KERNEL_SYMBOLS = {
 export type CpuKernelSymbols = Deno.DynamicLibrary<typeof CPU_KERNEL_SYMBOLS>["symbols"];
 
 /** The ABI version these bindings are written for (`ressl_cpu_kernels_abi()`). */
-export const CPU_KERNELS_ABI = 3;
+export const CPU_KERNELS_ABI = 4;
 
 /** Error codes the kernels return. */
 export const CPU_KERNEL_ERRORS: Readonly<Record<number, string>> = Object.freeze({

@@ -19,6 +19,7 @@ import {
   gatherRowsKernel,
   l2NormalizeBackwardKernel,
   l2NormalizeKernel,
+  logSoftmaxKernel,
   sumRowsKernel,
 } from "../reference/matrix.ts";
 
@@ -113,6 +114,18 @@ export function softmax(
   o: { x: CpuStorage; y: CpuStorage; rows: number; cols: number },
 ): void {
   if (o.rows === 0 || o.cols === 0) return;
+  if (log) {
+    // The reference's f64 arithmetic: oneDNN 2.6.3's log-softmax approximates the logarithm
+    // (errors up to ~4e-6 absolute, any relative error near 0). In C on the backend's threads
+    // where the own kernels are built, else the reference's TypeScript loop.
+    const n = o.rows * o.cols;
+    const x = rt.plain(o.x), y = rt.output(o.y, rt.mds.plain([n], DataType.f32));
+    const k = rt.kernels;
+    if (k === null) return logSoftmaxKernel(x.f32, y.f32, o.rows, o.cols);
+    const threads = elementwiseThreads(rt, 4 * n);
+    k.symbols.ressl_log_softmax_f32(x.ptr, y.ptr, BigInt(o.rows), BigInt(o.cols), threads);
+    return;
+  }
   rt.run(softmaxPrimitive(rt, log, o.rows, o.cols), [o.x], [o.y]);
 }
 
