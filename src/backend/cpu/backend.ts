@@ -1,7 +1,7 @@
 /**
  * The cpu backend: every kernel of the {@link Backend} contract on oneDNN 2.6.3 through Deno FFI,
  * plus its own C kernels where `scripts/setup_cpu.sh` built them (`ffi/cpu`: f32 training batch
- * norm, SGD, EMA, sums; see `tuning.ts`). Convolutions, pooling, ReLU, products and the remaining
+ * norm, SGD, EMA, sums, log-softmax; see `tuning.ts`). Convolutions, pooling, ReLU, products and the remaining
  * batch norms run as oneDNN primitives cached by shape; f32 gemm is `dnnl_sgemm` (bf16: a matmul
  * primitive); the small row-wise kernels, casts and augmentation are TypeScript loops over the same
  * aligned buffers.

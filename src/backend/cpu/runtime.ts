@@ -107,8 +107,8 @@ export class CpuRuntime {
       : { ok: false as const, reason: "switched off (tuning.nativeKernels)" };
     this.kernels = k.ok ? k.kernels : null;
     this.kernelsNote = k.ok
-      ? `${k.kernels.path}: f32 batch norm, SGD, EMA, sum`
-      : `none (${k.reason}): batch norm on oneDNN, SGD, EMA and sum in TypeScript`;
+      ? `${k.kernels.path}: f32 batch norm, SGD, EMA, sum, log-softmax`
+      : `none (${k.reason}): batch norm on oneDNN, SGD, EMA, sum and log-softmax in TypeScript`;
   }
 
   /** Number of cached primitives. */

@@ -28,8 +28,9 @@ export interface CpuTuning {
   parallelBatchNorm: boolean;
   /**
    * The backend's own C kernels (`libressl_cpu.so`, built by `scripts/setup_cpu.sh`) where the
-   * library is built: f32 training batch norm (`native_norm.ts`), SGD and EMA (`optim.ts`) and the
-   * f64 sum (`eltwise.ts`); false: batch norm on oneDNN, the others as TypeScript loops.
+   * library is built: f32 training batch norm (`native_norm.ts`), SGD and EMA (`optim.ts`), the f64
+   * sum (`eltwise.ts`) and log-softmax (`matrix.ts`); false: batch norm on oneDNN, the others as
+   * TypeScript loops.
    */
   nativeKernels: boolean;
 }
