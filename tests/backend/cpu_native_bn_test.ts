@@ -166,7 +166,10 @@ const CASES: Case[] = [
 ];
 
 nativeTest("cpu own batch norm: loads where built and reports itself", (be) => {
-  assert.match(be.versions.ownKernels, /libressl_cpu\.so: f32 batch norm, SGD, EMA, sum, log-softmax/);
+  assert.match(
+    be.versions.ownKernels,
+    /libressl_cpu\.so: f32 batch norm, SGD, EMA, sum, log-softmax/,
+  );
   const off = createCpuBackend({ threads: 1, tuning: { nativeKernels: false } });
   try {
     assert.equal(off.rt.kernels, null);
