@@ -310,6 +310,7 @@ export {
   readCheckpointMeta,
   readMetrics,
   readSafetensors,
+  type ReadSafetensorsOptions,
   readTreeLike,
   type SafetensorsData,
   type SafetensorsDType,
