@@ -69,6 +69,19 @@ int64_t ressl_bn_scratch_bytes(int64_t n, int64_t c, int64_t hw, int64_t lanes) 
   return (int64_t)sizeof(double) * 2 * g.n * padded(&g) + (int64_t)sizeof(float) * 4 * padded(&g);
 }
 
+/* Channel k's totals of the per-image partial sums s1, s2 ([n][cp]), added over the images in
+ * order (what makes every result independent of the thread count). */
+static void channel_totals(const double *s1, const double *s2, int64_t n, int64_t cp, int64_t k,
+                           double *a, double *q) {
+  double ta = 0, tq = 0;
+  for (int64_t i = 0; i < n; i++) {
+    ta += s1[i * cp + k];
+    tq += s2[i * cp + k];
+  }
+  *a = ta;
+  *q = tq;
+}
+
 /* Offset of the first element of (image i, block b). */
 static inline int64_t task_base(const geom_t *g, int64_t i, int64_t b) {
   return (i * g->blocks + b) * g->hw * g->lanes;
@@ -248,11 +261,8 @@ int ressl_bn_forward_training(const float *x, const float *residual, float *y, c
       mu[k] = sc[k] = be[k] = 0.0f;
       continue;
     }
-    double a = 0, q = 0;
-    for (int64_t i = 0; i < g.n; i++) {
-      a += s1[i * cp + k];
-      q += s2[i * cp + k];
-    }
+    double a, q;
+    channel_totals(s1, s2, g.n, cp, k, &a, &q);
     double m = a / count;
     double v = q / count - m * m;
     if (v < 0) v = 0;
@@ -397,11 +407,8 @@ int ressl_bn_backward(const float *x, const float *dy, const float *y, const flo
       ca[k] = cb[k] = cc[k] = 0.0f;
       continue;
     }
-    double a = 0, q = 0;
-    for (int64_t i = 0; i < g.n; i++) {
-      a += s1[i * cp + k];
-      q += s2[i * cp + k];
-    }
+    double a, q;
+    channel_totals(s1, s2, g.n, cp, k, &a, &q);
     double inv = 1.0 / sqrt((double)variance[k] + eps);
     double sgx = q * inv; /* sum(g * xhat) */
     double A = (double)gamma[k] * inv;
