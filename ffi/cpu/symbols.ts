@@ -75,8 +75,11 @@ export const CPU_KERNEL_SYMBOLS = {
     parameters: ["pointer", "pointer", "pointer", "i64", "f64", "f64", "i32"],
     result: "void",
   },
-  /** (x, n, threads, parts: ceil(n / 4096) doubles) -> the f64 sum of x[0..n). */
-  ressl_sum_f32: { parameters: ["pointer", "i64", "i32", "pointer"], result: "f64" },
+  /**
+   * (x, n, threads, parts, capacity: doubles in parts) -> the f64 sum of x[0..n); multi-threaded
+   * when parts holds ceil(n / 4096) chunk sums, else on the calling thread (the same result).
+   */
+  ressl_sum_f32: { parameters: ["pointer", "i64", "i32", "pointer", "i64"], result: "f64" },
   /** (x, y, rows, cols, threads): row-wise log-softmax in f64 with the C library's exp and log. */
   ressl_log_softmax_f32: {
     parameters: ["pointer", "pointer", "i64", "i64", "i32"],
@@ -90,7 +93,7 @@ export const CPU_KERNEL_SYMBOLS = {
 export type CpuKernelSymbols = Deno.DynamicLibrary<typeof CPU_KERNEL_SYMBOLS>["symbols"];
 
 /** The ABI version these bindings are written for (`ressl_cpu_kernels_abi()`). */
-export const CPU_KERNELS_ABI = 4;
+export const CPU_KERNELS_ABI = 5;
 
 /** Error codes the kernels return. */
 export const CPU_KERNEL_ERRORS: Readonly<Record<number, string>> = Object.freeze({

@@ -1,6 +1,6 @@
 /**
  * Loading the cpu backend's own kernels (`ffi/cpu/load.ts`): the built library loads and passes
- * its checks; a missing file, a folder, a file that is not a library and a module imported by URL
+ * its checks (and its sum gives one result with or without room for the chunk sums); a missing file, a folder, a file that is not a library and a module imported by URL
  * each give a reason that says what to do, never an exception (the backend then runs those kernels
  * on oneDNN and says so).
  *
@@ -57,6 +57,17 @@ Deno.test({
       assert.equal(r.kernels.symbols.ressl_cpu_kernels_supported(), 1);
       assert.ok(r.kernels.symbols.ressl_bn_scratch_bytes(2n, 20n, 9n, 16n) > 0n);
       assert.equal(r.kernels.symbols.ressl_bn_scratch_bytes(0n, 20n, 9n, 16n), 0n);
+      // The sum with room for every chunk sum and without: one result. One thread: without oneDNN
+      // loaded first, closing this library would unload libgomp under its worker threads.
+      const x = new Float32Array(10_000).map((_, i) => Math.sin(i) * 1e3);
+      // >= 128 bytes: V8 keeps such a buffer outside its heap, at a stable address.
+      const parts = new Float64Array(16);
+      const xp = Deno.UnsafePointer.of(x), pp = Deno.UnsafePointer.of(parts);
+      const sums = r.kernels.symbols;
+      const withParts = sums.ressl_sum_f32(xp, 10_000n, 1, pp, 3n);
+      assert.equal(sums.ressl_sum_f32(xp, 10_000n, 1, pp, 2n), withParts);
+      assert.equal(sums.ressl_sum_f32(xp, 10_000n, 1, null, 0n), withParts);
+      assert.ok(Math.abs(withParts - x.reduce((a, v) => a + v, 0)) < 1e-6);
     } finally {
       r.kernels.close();
     }

@@ -57,17 +57,26 @@ static double chunk_sum(const float *x, int64_t lo, int64_t hi) {
 
 /*
  * Sum of x[0..n) in f64: per 4096-element chunk (8 lanes), the chunk sums added in order. `parts`
- * holds ceil(n / 4096) doubles of the caller's scratch.
+ * (`capacity` doubles of the caller's scratch) holds the chunk sums when it has room for all of
+ * them (ceil(n / 4096)); otherwise the chunks are summed on this thread, in the same order, to the
+ * same result.
  */
-double ressl_sum_f32(const float *x, int64_t n, int32_t threads, double *parts) {
+double ressl_sum_f32(const float *x, int64_t n, int32_t threads, double *parts, int64_t capacity) {
   if (n <= 0) return 0.0;
   const int64_t chunks = (n + SUM_CHUNK - 1) / SUM_CHUNK;
+  double total = 0.0;
+  if (parts == 0 || capacity < chunks) {
+    for (int64_t c = 0; c < chunks; c++) {
+      const int64_t lo = c * SUM_CHUNK;
+      total += chunk_sum(x, lo, lo + SUM_CHUNK < n ? lo + SUM_CHUNK : n);
+    }
+    return total;
+  }
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t c = 0; c < chunks; c++) {
     const int64_t lo = c * SUM_CHUNK;
     parts[c] = chunk_sum(x, lo, lo + SUM_CHUNK < n ? lo + SUM_CHUNK : n);
   }
-  double total = 0.0;
   for (int64_t c = 0; c < chunks; c++) total += parts[c];
   return total;
 }

@@ -20,4 +20,4 @@ __attribute__((target("arch=x86-64"))) int32_t ressl_cpu_kernels_supported(void)
 }
 
 /* Version of this library's C interface (bumped when a signature changes). */
-int32_t ressl_cpu_kernels_abi(void) { return 4; }
+int32_t ressl_cpu_kernels_abi(void) { return 5; }

@@ -241,19 +241,30 @@ export function broadcastScalar(
   fillF32(rt, out, alpha * rt.plain(s).f32[0], n);
 }
 
-/** Sums at least this long run in C (below, the TypeScript loop costs less than the call). */
-const SUM_NATIVE_MIN = 4096;
+/**
+ * The C sum's chunk (`SUM_CHUNK` in elementwise.c): its scratch holds one f64 per chunk (a smaller
+ * scratch only makes it single-threaded). Shorter sums stay in TypeScript, where they cost less
+ * than the call.
+ */
+const SUM_CHUNK = 4096;
 
 /** out[0] = alpha * sum(x[0..n)), accumulated in f64 (f32 storages). */
 export function sum(rt: CpuRuntime, x: CpuStorage, out: CpuStorage, alpha: number, n: number) {
   const buf = rt.plain(x);
   let total = 0;
   const k = rt.kernels;
-  if (k !== null && n >= SUM_NATIVE_MIN) {
+  if (k !== null && n >= SUM_CHUNK) {
     // f64 chunk sums in C on the backend's threads, added in order (thread-count independent).
-    const parts = rt.pool.take(8 * Math.ceil(n / 4096));
+    const parts = rt.pool.take(8 * Math.ceil(n / SUM_CHUNK));
     try {
-      total = k.symbols.ressl_sum_f32(buf.ptr, BigInt(n), elementwiseThreads(rt, 4 * n), parts.ptr);
+      const threads = elementwiseThreads(rt, 4 * n);
+      total = k.symbols.ressl_sum_f32(
+        buf.ptr,
+        BigInt(n),
+        threads,
+        parts.ptr,
+        BigInt(parts.bytes / 8),
+      );
     } finally {
       rt.pool.give(parts);
     }
