@@ -59,8 +59,12 @@ export function bilinearCoeffs(inSize: number, outSize: number): AxisCoeffs {
 const COEFFS = new Map<number, AxisCoeffs>();
 const COEFFS_LIMIT = 4096;
 
-/** {@link bilinearCoeffs}, memoised (a crop of a small image repeats few box sizes). */
-function cachedCoeffs(inSize: number, outSize: number): AxisCoeffs {
+/**
+ * {@link bilinearCoeffs}, memoised (a crop of a small image repeats few box sizes); fresh for an
+ * output side of 65536 or more, where the key could collide.
+ */
+function coeffsFor(inSize: number, outSize: number): AxisCoeffs {
+  if (outSize >= 65536) return bilinearCoeffs(inSize, outSize);
   const key = inSize * 65536 + outSize;
   let c = COEFFS.get(key);
   if (c === undefined) {
@@ -69,11 +73,6 @@ function cachedCoeffs(inSize: number, outSize: number): AxisCoeffs {
     COEFFS.set(key, c);
   }
   return c;
-}
-
-/** Memoised coefficients where the key cannot collide (sizes below 65536), else fresh ones. */
-function coeffsFor(inSize: number, outSize: number): AxisCoeffs {
-  return outSize < 65536 ? cachedCoeffs(inSize, outSize) : bilinearCoeffs(inSize, outSize);
 }
 
 /** Geometry of a resized crop from an interleaved (HWC) u8 image. */

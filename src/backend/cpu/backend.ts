@@ -1,10 +1,10 @@
 /**
  * The cpu backend: every kernel of the {@link Backend} contract on oneDNN 2.6.3 through Deno FFI,
  * plus its own C kernels where `scripts/setup_cpu.sh` built them (`ffi/cpu`: f32 training batch
- * norm, SGD, EMA, sums, log-softmax; see `tuning.ts`). Convolutions, pooling, ReLU, products and the remaining
- * batch norms run as oneDNN primitives cached by shape; f32 gemm is `dnnl_sgemm` (bf16: a matmul
- * primitive); the small row-wise kernels, casts and augmentation are TypeScript loops over the same
- * aligned buffers.
+ * norm, SGD, EMA, sums, log-softmax; see `tuning.ts`). Convolutions, pooling, ReLU, products and
+ * the remaining batch norms run as oneDNN primitives cached by shape; f32 gemm is `dnnl_sgemm`
+ * (bf16: a matmul primitive); the small row-wise kernels, casts and augmentation are TypeScript
+ * loops over the same aligned buffers.
  *
  * Every kernel first runs the contract's `validateKernel` (one validator, generated from the kernel
  * table), then delegates to the file of its family: `eltwise.ts`, `cast.ts`, `matrix.ts`,

@@ -45,19 +45,23 @@ function lanes(rt: CpuRuntime, md: MemDesc): number {
   return l;
 }
 
-/** The kernels, when they can run this call: loaded, f32, whole storages, a supported layout. */
+/**
+ * The kernels and their `lanes` argument, when they can run this call: loaded, f32, whole
+ * storages, a supported layout; else null.
+ */
 function usable(
   rt: CpuRuntime,
   g: BatchNormGeometry,
   md: MemDesc,
   activations: readonly (CpuStorage | null)[],
-): CpuKernels | null {
+): { k: CpuKernels; l: number } | null {
   const k = rt.kernels;
   if (k === null || md.dataType !== DataType.f32) return null;
   const n = g.n * g.c * g.hw;
   if (n === 0) return null; // nothing to normalise: the oneDNN path handles the empty call
   for (const s of activations) if (s !== null && (s.dtype !== "f32" || s.length !== n)) return null;
-  return lanes(rt, md) === 0 ? null : k;
+  const l = lanes(rt, md);
+  return l === 0 ? null : { k, l };
 }
 
 /** The storage's bytes in layout `md` for reading, keeping what is known about its values. */
@@ -114,15 +118,15 @@ export function nativeForwardTraining(
   md: MemDesc,
 ): boolean {
   const x = cpu(o.x), y = cpu(o.y), residual = o.residual ? cpu(o.residual) : null;
-  const k = usable(rt, o.geom, md, [x, y, residual]);
-  if (k === null) return false;
+  const u = usable(rt, o.geom, md, [x, y, residual]);
+  if (u === null) return false;
+  const { k, l } = u;
   const g = o.geom;
   const xp = input(rt, x, md);
   const rp = residual === null ? null : input(rt, residual, md);
   const gamma = vector(rt, cpu(o.gamma), false), beta = vector(rt, cpu(o.beta), false);
   const mean = vector(rt, cpu(o.mean), true), variance = vector(rt, cpu(o.variance), true);
   const yp = rt.output(y, md.plain ? null : md).ptr;
-  const l = lanes(rt, md);
   const status = withScratch(rt, k, g, l, (scratch, bytes) =>
     k.symbols.ressl_bn_forward_training(
       xp,
@@ -158,8 +162,9 @@ export function nativeBackward(
   const relu = o.relu === true;
   const x = cpu(o.x), dy = cpu(o.dy), dx = cpu(o.dx);
   const y = relu ? cpu(o.y!) : null, dres = o.dresidual ? cpu(o.dresidual) : null;
-  const k = usable(rt, o.geom, md, [x, dy, dx, y, dres]);
-  if (k === null) return false;
+  const u = usable(rt, o.geom, md, [x, dy, dx, y, dres]);
+  if (u === null) return false;
+  const { k, l } = u;
   const g = o.geom;
   const xp = input(rt, x, md), dyp = input(rt, dy, md);
   const yp = y === null ? null : input(rt, y, md);
@@ -169,7 +174,6 @@ export function nativeBackward(
   const layout = md.plain ? null : md;
   const dxp = rt.output(dx, layout).ptr;
   const drp = dres === null ? null : rt.output(dres, layout).ptr;
-  const l = lanes(rt, md);
   const status = withScratch(rt, k, g, l, (scratch, bytes) =>
     k.symbols.ressl_bn_backward(
       xp,
