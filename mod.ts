@@ -247,6 +247,8 @@ export {
   type PresetName,
   probeTrainView,
   type RemoteFile,
+  stopOnSignals,
+  StoppedError,
   type ViewPipeline,
 } from "./src/data/mod.ts";
 export { firstImages } from "./src/data/datasets/subset.ts";

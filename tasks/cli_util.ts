@@ -10,6 +10,7 @@
 import { existsSync, realpathSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { BackendName } from "../src/backend/select.ts";
+import { StoppedError } from "../src/data/errors.ts";
 import { listCheckpoints } from "../src/io/checkpoint.ts";
 import { coresBound, type FlagSpec, UsageError } from "./cli_flags.ts";
 
@@ -148,8 +149,9 @@ export function checkNotInput(flag: string, out: string, inputs: Record<string, 
 }
 
 /**
- * Runs a command's `main` and exits: its return value, 2 for a {@link UsageError}, 1 for any
- * other error (message on stderr).
+ * Runs a command's `main` and exits: its return value, 2 for a {@link UsageError}, 130 for a
+ * {@link StoppedError} (a download stopped by SIGINT/SIGTERM), 1 for any other error (message on
+ * stderr).
  */
 export async function runCommand(main: (args: string[]) => Promise<number>): Promise<never> {
   let code: number;
@@ -157,7 +159,7 @@ export async function runCommand(main: (args: string[]) => Promise<number>): Pro
     code = await main(Deno.args);
   } catch (e) {
     console.error((e as Error).message);
-    code = e instanceof UsageError ? 2 : 1;
+    code = e instanceof UsageError ? 2 : e instanceof StoppedError ? 130 : 1;
   }
   Deno.exit(code);
 }

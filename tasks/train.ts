@@ -10,6 +10,7 @@ import { createBackend } from "../src/backend/select.ts";
 import type { ImageDataset } from "../src/data/datasets/mod.ts";
 import { firstImages } from "../src/data/datasets/subset.ts";
 import { downloadDataset } from "../src/data/download.ts";
+import { stopOnSignals } from "../src/data/stop_signals.ts";
 import { readMetrics } from "../src/io/metrics.ts";
 import { Progress } from "../src/io/progress.ts";
 import { plotRun } from "../src/plot/curves.ts";
@@ -92,7 +93,7 @@ async function train(
       );
     }
     const dataDir = runtime.data ?? "data";
-    const r = await downloadDataset(name, { dataDir });
+    const r = await stopOnSignals((signal) => downloadDataset(name, { dataDir, signal }));
     say(`dataset ${name}: ${r.alreadyPresent ? "present" : "downloaded"} in ${dataDir}`);
   }
   if (runtime.download) comm.barrier(); // the other ranks read what rank 0 fetched

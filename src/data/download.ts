@@ -12,7 +12,8 @@
 
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { DataError } from "./errors.ts";
+import { DataError, StoppedError, stopReason } from "./errors.ts";
+import { stopOnSignals } from "./stop_signals.ts";
 import {
   consoleProgress,
   type DownloadPolicy,
@@ -109,6 +110,12 @@ export interface DownloadOptions extends DownloadPolicy {
   onProgress?: (p: DownloadProgress) => void;
   /** Messages such as "already there" (default: stderr). */
   log?: (line: string) => void;
+  /**
+   * Stops the download when aborted (see {@link stopOnSignals}): the fetch or the extraction ends,
+   * a `.part` stays for a resume, the folders the download created are removed when empty, and a
+   * {@link StoppedError} says what was kept.
+   */
+  signal?: AbortSignal;
 }
 
 /** What {@link downloadDataset} did. */
@@ -168,7 +175,7 @@ async function fetchVerified(
   f: RemoteFile,
   target: string,
   onProgress: (p: DownloadProgress) => void,
-  policy: DownloadPolicy,
+  policy: DownloadPolicy & { signal?: AbortSignal },
 ): Promise<boolean> {
   if (exists(target)) {
     const sum = await md5File(target);
@@ -228,8 +235,12 @@ export async function downloadDataset(
   try {
     for (const f of source.files) {
       const target = `${folder}/${f.file}`;
+      stopIfAsked(options.signal, f.file);
       if (await fetchVerified(f, target, onProgress, options)) result.downloaded.push(f.file);
-      if (f.extract) result.extracted.push(...(await extractTarGz(target, dataDir)));
+      stopIfAsked(options.signal, f.file);
+      if (f.extract) {
+        result.extracted.push(...(await extractTarGz(target, dataDir, options.signal)));
+      }
     }
   } catch (err) {
     await removeEmptyFolders(created);
@@ -245,6 +256,15 @@ export async function downloadDataset(
   }
   log(`${name}: ready in ${dataDir}`);
   return result;
+}
+
+/** Throws a {@link StoppedError} when `signal` is aborted (between the files of a download). */
+function stopIfAsked(signal: AbortSignal | undefined, file: string): void {
+  if (!signal?.aborted) return;
+  throw new StoppedError(
+    `Download stopped (${stopReason(signal)}) before '${file}': run --download again to go on`,
+    { file },
+  );
 }
 
 /**
@@ -268,7 +288,8 @@ const USAGE = `usage: download.ts <${
 
 /**
  * Command line: `download.ts <dataset> [--data-dir DIR] [--mirror URL]`; exits 1 with the message
- * on failure, 2 on a usage error. Timeouts and retries come from the environment
+ * on failure, 2 on a usage error, 130 when stopped by SIGINT/SIGTERM (a second signal quits at
+ * once). Timeouts and retries come from the environment
  * ({@link DownloadPolicy}).
  */
 export async function main(args: string[]): Promise<number> {
@@ -291,12 +312,14 @@ export async function main(args: string[]): Promise<number> {
   try {
     const known = DATASET_SOURCES[name];
     const source = known && values.mirror ? mirroredSource(known, values.mirror) : undefined;
-    await downloadDataset(name, { dataDir: values["data-dir"]!, source });
+    await stopOnSignals((signal) =>
+      downloadDataset(name, { dataDir: values["data-dir"]!, source, signal })
+    );
     return 0;
   } catch (err) {
     if (!(err instanceof DataError) && !isOsError(err)) throw err;
-    console.error(`error: ${(err as Error).message}`);
-    return 1;
+    console.error(`${err instanceof StoppedError ? "\n" : ""}error: ${(err as Error).message}`);
+    return err instanceof StoppedError ? 130 : 1;
   }
 }
 

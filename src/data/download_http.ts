@@ -6,7 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { DataError } from "./errors.ts";
+import { DataError, StoppedError, stopReason } from "./errors.ts";
 
 /** A progress report of a download. */
 export interface DownloadProgress {
@@ -58,6 +58,12 @@ export interface FetchResumableOptions extends DownloadPolicy {
   onProgress?: (p: DownloadProgress) => void;
   /** Minimum milliseconds between progress reports (default 200). */
   intervalMs?: number;
+  /**
+   * Stops the download when aborted (the command lines abort it on SIGINT/SIGTERM): the attempt
+   * ends at once, nothing is retried, the `.part` is kept for a later resume, and a
+   * {@link StoppedError} says so.
+   */
+  signal?: AbortSignal;
 }
 
 function sizeOf(path: string): number {
@@ -114,9 +120,12 @@ const seconds = (ms: number) => `${+(ms / 1000).toFixed(3)} s`;
  * {@link AttemptError} on a timeout, a dropped connection or an HTTP error.
  */
 async function attempt(o: FetchResumableOptions, policy: Required<DownloadPolicy>): Promise<void> {
-  const { url, part, file, onProgress, intervalMs = 200 } = o;
+  const { url, part, file, onProgress, intervalMs = 200, signal } = o;
   let have = sizeOf(part);
   const control = new AbortController();
+  signal?.throwIfAborted();
+  const stop = () => control.abort(signal!.reason);
+  signal?.addEventListener("abort", stop, { once: true });
   let timer: ReturnType<typeof setTimeout> | undefined;
   const arm = (ms: number, why: string) => {
     clearTimeout(timer);
@@ -204,7 +213,21 @@ async function attempt(o: FetchResumableOptions, policy: Required<DownloadPolicy
     report(true);
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener("abort", stop);
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` is aborted. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 /**
@@ -221,13 +244,23 @@ export async function fetchResumable(options: FetchResumableOptions): Promise<vo
     try {
       return await attempt(options, policy);
     } catch (err) {
+      const kept = sizeOf(part);
+      if (options.signal?.aborted) {
+        throw new StoppedError(
+          `Download of '${file}' from ${url} stopped (${stopReason(options.signal)}); ${
+            kept > 0
+              ? `the ${kept} bytes received are kept in '${part}': run --download again to resume`
+              : "nothing was received: run --download again"
+          }`,
+          { file: kept > 0 ? part : file, cause: err },
+        );
+      }
       if (!(err instanceof AttemptError)) throw err;
       if (err.retry && k < policy.retries) {
-        await new Promise((r) => setTimeout(r, policy.retryDelayMs * 2 ** k));
+        await pause(policy.retryDelayMs * 2 ** k, options.signal);
         continue;
       }
       const tries = k + 1;
-      const kept = sizeOf(part);
       const next = kept > 0
         ? `; the ${kept} bytes received are kept in '${part}': run --download again to resume`
         : err.retry

@@ -20,3 +20,22 @@ export class DataError extends Error {
     this.file = options.file;
   }
 }
+
+/**
+ * The user asked to stop (SIGINT/SIGTERM, through an `AbortSignal`) while data was being fetched or
+ * extracted. The message says what was kept (a `.part` to resume) and that nothing half-made was
+ * left; a command line exits 130, as a shell does for Ctrl-C.
+ */
+export class StoppedError extends DataError {
+  /** `message` says what stopped and what was kept. */
+  constructor(message: string, options: { file?: string; cause?: unknown } = {}) {
+    super(message, options);
+    this.name = "StoppedError";
+  }
+}
+
+/** Why `signal` was aborted, in words ("SIGINT", or the reason's message). */
+export function stopReason(signal: AbortSignal): string {
+  const r = signal.reason;
+  return typeof r === "string" ? r : r instanceof Error ? r.message : "stop requested";
+}

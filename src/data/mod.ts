@@ -13,3 +13,4 @@ export { bilinearCoeffs, type CropBox, resizeU8 } from "../image/resize.ts";
 export * from "./pipelines.ts";
 export * from "./loader.ts";
 export * from "./download.ts";
+export * from "./stop_signals.ts";

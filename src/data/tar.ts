@@ -7,7 +7,7 @@
  * @module
  */
 
-import { DataError } from "./errors.ts";
+import { DataError, StoppedError, stopReason } from "./errors.ts";
 
 const BLOCK = 512;
 
@@ -126,6 +126,7 @@ async function extractEntries(
   reader: ByteReader,
   dest: string,
   archive: string,
+  signal?: AbortSignal,
 ): Promise<Set<string>> {
   const top = new Set<string>();
   const truncated = () =>
@@ -167,6 +168,14 @@ async function extractEntries(
     }
   };
   for (;;) {
+    if (signal?.aborted) {
+      throw new StoppedError(
+        `Extraction of '${archive}' stopped (${
+          stopReason(signal)
+        }): nothing of it was kept; run --download again to extract it`,
+        { file: archive },
+      );
+    }
     const h = await reader.read(BLOCK);
     if (h === null) throw truncated();
     if (h.every((v) => v === 0)) return top;
@@ -226,9 +235,13 @@ async function extractEntries(
  * Extracts `archive` (.tar.gz) into `destDir`: into a temporary sibling folder first, then each
  * top-level entry is renamed into `destDir`. Entries that already exist there are left as they are.
  * Returns the top-level names. A corrupt or truncated archive throws a {@link DataError} and leaves
- * `destDir` unchanged.
+ * `destDir` unchanged; so does `signal` aborted before the last entry (a {@link StoppedError}).
  */
-export async function extractTarGz(archive: string, destDir: string): Promise<string[]> {
+export async function extractTarGz(
+  archive: string,
+  destDir: string,
+  signal?: AbortSignal,
+): Promise<string[]> {
   await Deno.mkdir(destDir, { recursive: true });
   const tmp = await Deno.makeTempDir({ dir: destDir, prefix: ".extract-" });
   const file = await Deno.open(archive, { read: true });
@@ -236,7 +249,7 @@ export async function extractTarGz(archive: string, destDir: string): Promise<st
   try {
     let top: Set<string>;
     try {
-      top = await extractEntries(reader, tmp, archive);
+      top = await extractEntries(reader, tmp, archive, signal);
     } catch (err) {
       if (err instanceof DataError) throw err;
       throw new DataError(
