@@ -7,10 +7,10 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import { createBackend } from "../src/backend/select.ts";
 import { listCheckpoints } from "../src/io/checkpoint.ts";
-import { checkpointEmbeddingMap } from "../src/plot/checkpoint_map.ts";
+import { checkpointEmbeddingMap, type CheckpointMapOptions } from "../src/plot/checkpoint_map.ts";
 import { plotRun } from "../src/plot/curves.ts";
 import { canonicalName } from "../src/ressl/config.ts";
 import { openTrainCheckpoint } from "../src/ressl/checkpoint.ts";
@@ -25,7 +25,7 @@ import {
   THREADS_FLAG,
   UsageError,
 } from "./cli_util.ts";
-import { resolveData } from "./data_source.ts";
+import { openBuiltin, resolveData } from "./data_source.ts";
 import { checkEvalPreset } from "./eval_data.ts";
 
 /** The command table of `plot`. */
@@ -55,8 +55,8 @@ export const PLOT_SPEC: CommandSpec = {
     },
     {
       ...DATA_FLAG,
-      help: "map: a folder with the dataset's files (CIFAR, STL-10: in it or in <dir>/<name>/; " +
-        "Fashion-MNIST: in <dir>/<name>/, or <dir> named <name>)",
+      help: "map: a folder with the dataset's files (in it, in <dir>/<name>/, or as --download " +
+        "leaves them), as for train and eval",
       defaultText: "data/ (Fashion-MNIST also Debian's copy)",
     },
     {
@@ -171,12 +171,16 @@ function parse(args: string[]) {
 }
 
 /**
- * The data folder the embedding map reads `name` from, resolved as `--data` is everywhere. The
- * map's reader looks in `<dir>/<name>/` (Fashion-MNIST then Debian's copy), so a folder holding
- * the files directly is passed as its parent when it is named after the dataset, and refused
- * otherwise (never read another copy instead).
+ * How the embedding map opens its test set: the copy `--data` names, resolved as everywhere else
+ * (`train`, `eval`: the folder holding the files, or `<dir>/<name>/`, or the layout `--download`
+ * leaves); without `--data`, the map's own search (`data/`, then Debian's Fashion-MNIST). A folder
+ * of the user's own images, or a checkpoint trained on one, is refused.
  */
-async function mapDataDir(checkpoint: string, preset: string | undefined, data?: string) {
+async function mapTestSet(
+  checkpoint: string,
+  preset: string | undefined,
+  data?: string,
+): Promise<CheckpointMapOptions["openTestSet"]> {
   const name = canonicalName(preset ?? (await openTrainCheckpoint(checkpoint)).meta.config.dataset)
     .name;
   if (name === "image-folder") {
@@ -192,15 +196,7 @@ async function mapDataDir(checkpoint: string, preset: string | undefined, data?:
       `Invalid flag --data: the map draws the ${name} test set; '${data}' holds other images`,
     );
   }
-  // CIFAR and STL-10 readers open the folder holding their files (or cifar-10-batches-bin/...).
-  if (name === "cifar10" || name === "cifar100" || name === "stl10") return source.root;
-  if (source.root !== data) return data; // found in <data>/<name>/
-  if (basename(data) === name) return dirname(data);
-  throw new UsageError(
-    `Invalid flag --data: the map reads ${name} from '<dir>/${name}/'; move the files of '${data}' into '${
-      join(data, name)
-    }'`,
-  );
+  return (_, imageSize) => openBuiltin(source, { split: "test", imageSize });
 }
 
 async function main(args: string[]): Promise<number> {
@@ -217,7 +213,7 @@ async function main(args: string[]): Promise<number> {
   }
   if (!info.isDirectory) throw new Error(`Cannot plot run '${o.runDir}': not a folder`);
   let checkpoint: string | undefined;
-  let dataDir: string | undefined;
+  let openTestSet: CheckpointMapOptions["openTestSet"];
   if (o.map) {
     checkpoint = o.checkpoint ?? listCheckpoints(o.runDir).at(-1);
     if (!checkpoint) {
@@ -226,7 +222,7 @@ async function main(args: string[]): Promise<number> {
       );
     }
     checkpoint = resolveCheckpoint("checkpoint", checkpoint);
-    dataDir = await mapDataDir(checkpoint, o.preset, o.data);
+    openTestSet = await mapTestSet(checkpoint, o.preset, o.data);
   }
   if (o.curves) {
     const out = await plotRun(o.runDir, { scale: o.scale });
@@ -239,7 +235,7 @@ async function main(args: string[]): Promise<number> {
       const t0 = performance.now();
       const r = await checkpointEmbeddingMap(ctx, {
         checkpoint,
-        dataDir,
+        openTestSet,
         preset: o.preset,
         points: o.points,
         network: o.network,

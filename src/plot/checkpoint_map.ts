@@ -32,6 +32,11 @@ export interface CheckpointMapOptions
   checkpoint: string;
   /** Dataset folder (default `data`; Fashion-MNIST is also found in Debian's copy). */
   dataDir?: string;
+  /**
+   * Opens the test split of the dataset named (at `imageSize` for image folders) instead of the
+   * search in `dataDir`: a command line passes the copy its `--data` names. The map closes it.
+   */
+  openTestSet?: (name: string, imageSize: number) => Promise<ImageDataset>;
   /** Dataset preset to draw (default: the checkpoint's own dataset and normalisation). */
   preset?: string;
   /** Number of test images, the first ones of the test split (default 2000). */
@@ -89,11 +94,13 @@ export async function checkpointEmbeddingMap(
       mean: [...config.image.mean],
       std: [...config.image.std],
     };
-    ds = await openDataset(preset.name, {
-      dataDir: opts.dataDir,
-      split: "test",
-      imageSize: view.size,
-    });
+    ds = opts.openTestSet
+      ? await opts.openTestSet(preset.name, view.size)
+      : await openDataset(preset.name, {
+        dataDir: opts.dataDir,
+        split: "test",
+        imageSize: view.size,
+      });
     if (ds.channels !== net.options.inChannels) {
       throw new Error(
         `Cannot draw the embedding map of '${opts.checkpoint}' on '${ds.name}': its images have ${ds.channels} channel(s), the backbone takes ${net.options.inChannels}`,
