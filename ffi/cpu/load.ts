@@ -21,7 +21,7 @@ export interface CpuKernels {
   readonly symbols: CpuKernelSymbols;
   /** The file that was loaded. */
   readonly path: string;
-  /** Unloads the library. */
+  /** Unloads the library (the OpenMP runtime it started stays loaded, see `pinOpenMp`). */
   close(): void;
 }
 
@@ -36,6 +36,23 @@ export function defaultCpuKernelsPath(): string | null {
   return url.protocol === "file:" ? fileURLToPath(url) : null;
 }
 
+/**
+ * The OpenMP runtime, opened once and never closed. The library's kernels start libgomp's worker
+ * threads, which outlive the call and sit in libgomp's code; libgomp is not linked `-z nodelete`,
+ * so closing the last library that holds it (this one, where oneDNN was never loaded) unmapped that
+ * code under them and the process crashed (SIGSEGV). Holding it for the process's lifetime is what
+ * `RTLD_NODELETE` would do.
+ */
+let openMpPin:
+  | Deno.DynamicLibrary<{ omp_get_max_threads: { parameters: []; result: "i32" } }>
+  | undefined;
+
+function pinOpenMp(): void {
+  openMpPin ??= Deno.dlopen("libgomp.so.1", {
+    omp_get_max_threads: { parameters: [], result: "i32" },
+  });
+}
+
 /** Loads the library at `path` (default: {@link defaultCpuKernelsPath}) and checks it. */
 export function loadCpuKernels(path: string | null = defaultCpuKernelsPath()): CpuKernelsResult {
   if (path === null) {
@@ -48,6 +65,7 @@ export function loadCpuKernels(path: string | null = defaultCpuKernelsPath()): C
   }
   let lib: Deno.DynamicLibrary<typeof CPU_KERNEL_SYMBOLS>;
   try {
+    pinOpenMp();
     lib = Deno.dlopen(path, CPU_KERNEL_SYMBOLS);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
