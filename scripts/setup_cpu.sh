@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the cpu backend's own kernels (ffi/cpu/kernels/*.c) into build/cpu/libressl_cpu.so with
+# Builds the cpu backend's own kernels (ffi/cpu/kernels/*.c, *.h) into build/cpu/libressl_cpu.so with
 # the C compiler (cc, else gcc): -O3 for x86-64-v3 (AVX2 + FMA; the library checks the CPU when it
 # loads), OpenMP (the libgomp that oneDNN uses too), no -ffast-math (the kernels' NaN semantics
 # need IEEE comparisons) and -ffp-contract=off (a * b + c written in C stays two roundings, as in
@@ -29,7 +29,7 @@ fi
 sources=("$src_dir"/*.c)
 if [ -f "$lib" ]; then
   stale=0
-  for s in "${sources[@]}" "$0"; do
+  for s in "${sources[@]}" "$src_dir"/*.h "$0"; do
     if [ "$s" -nt "$lib" ]; then stale=1; fi
   done
   if [ "$stale" = "0" ]; then exit 0; fi
