@@ -23,6 +23,27 @@ function writeCifarTest(dir: string, n: number): void {
   Deno.writeFileSync(`${dir}/data_batch_1.bin`, bytes.subarray(0, 3073)); // what --data looks for
 }
 
+/** `deno task plot <run> --map --no-curves --data <data> --points <points>` (a short t-SNE). */
+function plotMap(run: string, data: string, points: number) {
+  return runTask("plot", [
+    run,
+    "--map",
+    "--no-curves",
+    "--data",
+    data,
+    "--points",
+    String(points),
+    "--perplexity",
+    "5",
+    "--iterations",
+    "100",
+    "--device",
+    DEVICE,
+    "--threads",
+    "1",
+  ]);
+}
+
 Deno.test("plot --map --data: CIFAR-10 in DIR/cifar-10-batches-bin or DIR/cifar10/", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ressl_map_" });
   try {
@@ -33,23 +54,7 @@ Deno.test("plot --map --data: CIFAR-10 in DIR/cifar-10-batches-bin or DIR/cifar1
     writeCifarTest(`${dir}/dl/cifar-10-batches-bin`, 40);
     writeCifarTest(`${dir}/nested/cifar10`, 40);
     for (const data of [`${dir}/dl`, `${dir}/nested`]) {
-      const r = await runTask("plot", [
-        `${dir}/run`,
-        "--map",
-        "--no-curves",
-        "--data",
-        data,
-        "--points",
-        "30",
-        "--perplexity",
-        "5",
-        "--iterations",
-        "100",
-        "--device",
-        DEVICE,
-        "--threads",
-        "1",
-      ]);
+      const r = await plotMap(`${dir}/run`, data, 30);
       assert.equal(r.code, 0, r.text);
       assert.match(r.text, /map: 30 points of cifar10\/test\[:30\]/);
       assert.ok(existsSync(`${dir}/run/embedding-map.svg`));
@@ -66,40 +71,12 @@ Deno.test("plot --map --data: Fashion-MNIST in a folder holding its files, whate
     await Deno.mkdir(`${dir}/run`);
     await writeFixtureCheckpoint(`${dir}/run/checkpoint-000000001.safetensors`);
     writeFashionMnist(`${dir}/my-fm-copy`, 2, 40, 5);
-    const r = await runTask("plot", [
-      `${dir}/run`,
-      "--map",
-      "--no-curves",
-      "--data",
-      `${dir}/my-fm-copy`,
-      "--points",
-      "30",
-      "--perplexity",
-      "5",
-      "--iterations",
-      "100",
-      "--device",
-      DEVICE,
-      "--threads",
-      "1",
-    ]);
+    const r = await plotMap(`${dir}/run`, `${dir}/my-fm-copy`, 30);
     assert.equal(r.code, 0, r.text);
     assert.match(r.text, /map: 30 points of fashion-mnist\/test\[:30\]/);
     assert.ok(existsSync(`${dir}/run/embedding-map.svg`));
     // 40 test images there: asking for more than the folder holds shows it is the one read.
-    const more = await runTask("plot", [
-      `${dir}/run`,
-      "--map",
-      "--no-curves",
-      "--data",
-      `${dir}/my-fm-copy`,
-      "--points",
-      "41",
-      "--device",
-      DEVICE,
-      "--threads",
-      "1",
-    ]);
+    const more = await plotMap(`${dir}/run`, `${dir}/my-fm-copy`, 41);
     assert.equal(more.code, 0, more.text);
     assert.match(more.text, /map: 40 points of fashion-mnist\/test at step/);
   } finally {
