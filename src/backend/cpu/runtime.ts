@@ -1,6 +1,7 @@
 /**
  * The oneDNN runtime behind the cpu backend: engine, stream, descriptor table, buffer pool, the
- * primitive cache (keyed by shape), and the layout conversions of storages (reorders).
+ * primitive cache (keyed by shape, `primitive_cache.ts`), and the layout conversions of storages
+ * (reorders).
  *
  * Layout rule: a storage's logical contents never change when its layout does, so a kernel may
  * reorder any input in place (swap its buffer for one in the layout the primitive wants) and give
@@ -22,7 +23,8 @@ import {
 import { Arg, StreamFlags } from "../../../ffi/dnnl/mod.ts";
 import { type Buffer, BufferPool } from "./buffers.ts";
 import { type MemDesc, MemDescTable } from "./memdesc.ts";
-import { Primitive } from "./primitive.ts";
+import type { Primitive } from "./primitive.ts";
+import { PrimitiveCache, type PrimitiveSpec } from "./primitive_cache.ts";
 import { CpuStorage, dtypeOfDataType, ELEMENT_BYTES } from "./storage.ts";
 import type { Backend } from "../backend.ts";
 import { createReferenceBackend } from "../reference/backend.ts";
@@ -30,16 +32,10 @@ import { type CpuTuning, DEFAULT_TUNING } from "./tuning.ts";
 import { elementwiseThreads } from "./threads.ts";
 import { type CpuKernels, loadCpuKernels } from "../../../ffi/cpu/mod.ts";
 
+export type { PrimitiveSpec };
+
 /** Copies of at least this many bytes run as a (multi-threaded) oneDNN reorder. */
 const PARALLEL_COPY_BYTES = 1 << 20;
-
-/** What a cache miss builds: a primitive descriptor and the arguments its execution binds. */
-export interface PrimitiveSpec {
-  pd: Deno.PointerObject;
-  args: readonly number[];
-  /** Descriptors of arguments the descriptor cannot be queried for (runtime scales). */
-  argMds?: ReadonlyMap<number, MemDesc>;
-}
 
 /** Engine, stream, memory and primitive cache of one cpu backend. */
 export class CpuRuntime {
@@ -57,8 +53,8 @@ export class CpuRuntime {
   readonly mds: MemDescTable;
   /** Aligned buffers. */
   readonly pool: BufferPool;
-  readonly #cache = new Map<string, Primitive>();
-  readonly #creating: number[] = [];
+  /** Primitives by key (kind, shape, data type, algorithm). */
+  readonly primitives: PrimitiveCache;
   #reference: Backend | null = null;
   #scalars: Buffer | null = null;
   readonly #scalarPtrs: Deno.PointerObject[] = [];
@@ -102,6 +98,14 @@ export class CpuRuntime {
     this.mds = new MemDescTable(this.sym);
     this.pool = new BufferPool(this.sym, this.engine);
     this.verbose = readVerbose();
+    this.primitives = new PrimitiveCache({
+      sym: this.sym,
+      engine: this.engine,
+      stream: this.stream,
+      mds: this.mds,
+      setThreads: this.setThreads,
+      verbose: this.verbose,
+    });
     const k = this.tuning.nativeKernels
       ? loadCpuKernels()
       : { ok: false as const, reason: "switched off (tuning.nativeKernels)" };
@@ -113,12 +117,12 @@ export class CpuRuntime {
 
   /** Number of cached primitives. */
   get cachedPrimitives(): number {
-    return this.#cache.size;
+    return this.primitives.size;
   }
 
   /** What each cached primitive computes and the implementation oneDNN chose (diagnostics). */
   implementations(): { what: string; impl: string }[] {
-    return [...this.#cache.values()].map((p) => ({ what: p.what, impl: p.impl }));
+    return this.primitives.implementations();
   }
 
   /**
@@ -132,34 +136,7 @@ export class CpuRuntime {
     make: () => PrimitiveSpec,
     threads: number = this.threads,
   ): Primitive {
-    let p = this.#cache.get(key);
-    if (p === undefined) {
-      // `make` may build other primitives first (a forward one as a backward one's hint): the
-      // stack tells `createPd` which thread count the descriptor being created is for.
-      this.#creating.push(threads);
-      let spec: PrimitiveSpec;
-      try {
-        spec = make();
-      } finally {
-        this.#creating.pop();
-      }
-      const { pd, args, argMds } = spec;
-      p = new Primitive({
-        argMds,
-        sym: this.sym,
-        engine: this.engine,
-        stream: this.stream,
-        mds: this.mds,
-        pd,
-        args,
-        what,
-        threads,
-        setThreads: this.setThreads,
-      });
-      this.#cache.set(key, p);
-      if (this.verbose) console.error(`oneDNN ${what} [${key.slice(0, 80)}]: ${p.impl}`);
-    }
-    return p;
+    return this.primitives.get(key, what, make, threads);
   }
 
   /**
@@ -172,13 +149,7 @@ export class CpuRuntime {
     hint: Deno.PointerObject | null = null,
     attr: Deno.PointerObject | null = null,
   ): Deno.PointerObject {
-    const out = new BigUint64Array(1);
-    this.setThreads(this.#creating.at(-1) ?? this.threads);
-    checkStatus(
-      this.sym.dnnl_primitive_desc_create(out, opDesc, attr, this.engine, hint),
-      `create ${what} primitive`,
-    );
-    return Deno.UnsafePointer.create(out[0])!;
+    return this.primitives.createPd(opDesc, what, hint, attr, this.threads);
   }
 
   /**
@@ -378,8 +349,7 @@ export class CpuRuntime {
 
   /** Destroys every primitive and buffer, the stream and the engine, and unloads oneDNN. */
   dispose(): void {
-    for (const p of this.#cache.values()) p.destroy();
-    this.#cache.clear();
+    this.primitives.destroy();
     this.pool.dispose();
     this.#reference?.dispose();
     this.sym.dnnl_stream_destroy(this.stream);
@@ -393,7 +363,7 @@ export class CpuRuntime {
     const what = from === to ? "copy" : from.dataType !== to.dataType ? "convert" : "reorder";
     return this.primitive(`reorder:${from.id}>${to.id}`, what, () => {
       const out = new BigUint64Array(1);
-      this.setThreads(this.#creating.at(-1) ?? this.threads);
+      this.setThreads(this.primitives.creationThreads(this.threads));
       checkStatus(
         this.sym.dnnl_reorder_primitive_desc_create(
           out,
