@@ -9,7 +9,8 @@
  * its layouts, as the cpu backend does), runs it twice to warm up, then REPS times, and prints one
  * JSON line: {"shape", "dir", "alg", "impl", "ms": median, "min": fastest} or, where oneDNN has no
  * implementation for that algorithm, {"...", "impl": "unimplemented"}. Threads: OMP_NUM_THREADS;
- * ONEDNN_CONV_CPU_TIME=1 times process CPU instead of wall time.
+ * ONEDNN_CONV_CPU_TIME=1 times process CPU instead of wall time; ONEDNN_CONV_DT=bf16 makes every
+ * tensor bf16 (oneDNN accumulates in f32), for the mixed-precision estimate of docs/benchmarks.md.
  */
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
@@ -63,6 +64,9 @@ int main(int argc, char **argv) {
   int reps = atoi(argv[1]);
   const char *cpu = getenv("ONEDNN_CONV_CPU_TIME");
   if (cpu && cpu[0] == '1') clock_id = CLOCK_PROCESS_CPUTIME_ID;
+  const char *dt_name = getenv("ONEDNN_CONV_DT");
+  const int bf16 = dt_name && strcmp(dt_name, "bf16") == 0;
+  const dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
   dnnl_engine_t eng;
   dnnl_stream_t st;
   CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
@@ -80,9 +84,9 @@ int main(int argc, char **argv) {
     dnnl_dims_t sd = {mb, ic, ih, iw}, wd = {oc, ic, kh, kh}, dd = {mb, oc, oh, ow};
     dnnl_dims_t strides = {sh, sh}, padl = {ph, ph}, padr = {prh, prw};
     dnnl_memory_desc_t src, wei, dst;
-    CHECK(dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_f32, dnnl_format_tag_any));
-    CHECK(dnnl_memory_desc_init_by_tag(&wei, 4, wd, dnnl_f32, dnnl_format_tag_any));
-    CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_f32, dnnl_format_tag_any));
+    CHECK(dnnl_memory_desc_init_by_tag(&src, 4, sd, dt, dnnl_format_tag_any));
+    CHECK(dnnl_memory_desc_init_by_tag(&wei, 4, wd, dt, dnnl_format_tag_any));
+    CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dd, dt, dnnl_format_tag_any));
     char shape[128];
     snprintf(shape, sizeof shape, "mb%ld %ldx%ldx%ld -> %ldx%ldx%ld k%ld s%ld", mb, ic, ih, iw, oc,
              oh, ow, kh, sh);
