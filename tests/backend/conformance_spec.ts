@@ -23,7 +23,8 @@ import { defineAugment } from "./conformance_augment.ts";
 import { defineValidator } from "./conformance_validator.ts";
 import { bnScales, logSoftmaxBackwardScale, softmaxBackwardScale } from "./conformance_scales.ts";
 
-const RUNS = 12;
+/** Runs of each property (fixed examples come on top). */
+export const RUNS = 12;
 
 /** f32 values in [lo, hi], no NaN or infinity (fast-check also draws -0 and subnormals). */
 export function vals(n: number, lo = -4, hi = 4): fc.Arbitrary<Float32Array> {
