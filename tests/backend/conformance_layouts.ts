@@ -280,6 +280,36 @@ function chainScales(t: ChainCase, v: Record<string, Float32Array>): Record<stri
   };
 }
 
+/**
+ * Whether the subject and the oracle took a different ReLU decision where it is within rounding of
+ * 0 (one a1 is 0, the other positive but within a1's tolerance `tol`) and a gradient flows there:
+ * dZ1 and everything after it are then ill-defined at that element, not wrong.
+ */
+function reluTie(
+  got: Record<string, Float32Array>,
+  want: Record<string, Float32Array>,
+  tol: number,
+) {
+  const [ga, wa] = [got.a1, want.a1];
+  for (let i = 0; i < wa.length; i++) {
+    const flip = (ga[i] > 0) !== (wa[i] > 0);
+    const tie = Math.max(Math.abs(ga[i]), Math.abs(wa[i])) <= tol;
+    if (flip && tie && (got.dA1[i] !== 0 || want.dA1[i] !== 0)) return true;
+  }
+  return false;
+}
+
+/** A case with a ReLU tie (fast-check seed 953268697 on cuda; see the fixture's note). */
+function reluTieCase(): ChainCase {
+  const url = new URL("./fixtures/layout_chain_relu_tie.json", import.meta.url);
+  const raw = JSON.parse(Deno.readTextFileSync(url)) as Record<string, number | number[]>;
+  const out: Record<string, number | Float32Array> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (k !== "note") out[k] = Array.isArray(v) ? Float32Array.from(v) : v;
+  }
+  return out as unknown as ChainCase;
+}
+
 /** Registers the layout-chain test for the backend `make` creates. */
 export function defineLayoutChains(name: string, make: () => Backend): void {
   Deno.test(`conformance ${name}: layout chains (conv, BN, relu, pool, gemm, SGD, copies)`, () => {
@@ -291,12 +321,17 @@ export function defineLayoutChains(name: string, make: () => Backend): void {
           const got = runChain(subject, t);
           const want = runChain(oracle, t);
           const scales = chainScales(t, want);
+          // Such inputs are discarded, not judged (the a1 values themselves are still compared).
+          if (reluTie(got, want, CHAIN_RTOL * scales.a1)) {
+            assertClose(`${name} chain 'a1'`, got.a1, want.a1, undefined, CHAIN_RTOL, scales.a1);
+            fc.pre(false);
+          }
           for (const key of Object.keys(want)) {
             const what = `${name} chain '${key}'`;
             assertClose(what, got[key], want[key], undefined, CHAIN_RTOL, scales[key]);
           }
         }),
-        { numRuns: 10 },
+        { numRuns: 10, examples: [[reluTieCase()]] },
       );
       assert.equal(subject.liveAllocations(), 0);
     } finally {
