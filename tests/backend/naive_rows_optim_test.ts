@@ -72,6 +72,17 @@ const L2_TINY_NORM = {
   eps: 1e-12 as const,
 };
 
+/** A one-column row of norm 1.0013e-12, just above eps (seed 825965273): dx is 0 exactly. */
+const L2_NORM_NEAR_EPS = {
+  p: { rows: 4, cols: 1 },
+  x: Float32Array.from([0, 0, 0, -1.0012781619453404e-12]),
+  dy: Float32Array.from([0, 0, 0, -8.479819550274702e-17]),
+  prob: new Float32Array(4),
+  logp: new Float32Array(4),
+  zeroRow: 0,
+  eps: 1e-12 as const,
+};
+
 const ref = createReferenceBackend();
 
 Deno.test("naive oracle: softmax, logSoftmax, l2Normalize and their backward (Jacobians)", () => {
@@ -144,7 +155,7 @@ Deno.test("naive oracle: softmax, logSoftmax, l2Normalize and their backward (Ja
         l2BackwardTerms(xz, dy, rows, cols, eps),
       );
     }),
-    { numRuns: 40, examples: [[L2_TINY_NORM]] },
+    { numRuns: 40, examples: [[L2_TINY_NORM], [L2_NORM_NEAR_EPS]] },
   );
 });
 
