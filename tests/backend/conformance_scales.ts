@@ -1,6 +1,7 @@
 /**
  * Term magnitudes for the conformance tolerance of kernels whose outputs can cancel to nearly
- * zero (softmax gradients, batch-norm statistics and gradients): each output is judged against the
+ * zero (softmax and L2-normalisation gradients, batch-norm statistics and gradients): each output
+ * is judged against the
  * size of the terms it is computed from.
  *
  * @module
@@ -34,6 +35,30 @@ export function logSoftmaxBackwardScale(
     let t = 0;
     for (let j = r * cols; j < (r + 1) * cols; j++) t += Math.abs(dy[j]);
     for (let j = r * cols; j < (r + 1) * cols; j++) out[j] = Math.abs(dy[j]) + Math.exp(y[j]) * t;
+  }
+  return out;
+}
+
+/**
+ * Term magnitudes of l2Normalize's backward, dx = (dy - y (y . dy)) / max(|x|, eps) per row with
+ * |y_j| <= 1: at most (cols + 1) max|dy| / max(|x|, eps) (a row of tiny norm has huge terms that
+ * cancel to ~0).
+ */
+export function l2NormalizeBackwardScale(
+  x: Float32Array,
+  dy: Float32Array,
+  rows: number,
+  cols: number,
+  eps: number,
+): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < rows; r++) {
+    let sq = 0, mx = 0;
+    for (let j = r * cols; j < (r + 1) * cols; j++) {
+      sq += x[j] * x[j];
+      mx = Math.max(mx, Math.abs(dy[j]));
+    }
+    out.fill((cols + 1) * mx / Math.max(Math.sqrt(sq), eps), r * cols, (r + 1) * cols);
   }
   return out;
 }

@@ -13,6 +13,7 @@ import type { Backend } from "../../src/backend/backend.ts";
 import { type Bound, runOn, uploadNew } from "./conformance_harness.ts";
 import { vals } from "./conformance_spec.ts";
 import { assertNear, maxAbs } from "./naive_assert.ts";
+import { l2NormalizeBackwardScale } from "./conformance_scales.ts";
 import { createReferenceBackend } from "../../src/backend/reference/backend.ts";
 import {
   naiveL2Normalize,
@@ -31,29 +32,6 @@ function rowTerms(a: Float32Array, b: Float32Array, rows: number, cols: number):
     let t = 0;
     for (let j = 0; j < cols; j++) t += Math.abs(a[r * cols + j] * b[r * cols + j]);
     out.fill(t + maxAbs(b.subarray(r * cols, (r + 1) * cols)), r * cols, (r + 1) * cols);
-  }
-  return out;
-}
-
-/**
- * The size of the terms of l2Normalize's backward per row, (cols + 1) max|dy| / max(|x|, eps):
- * dx = (dy - y (y . dy)) / max(|x|, eps), with |y_j| <= 1. (It was max|dy| / max(eps, 1e-3) * cols,
- * 1e-3 standing for the norm: far too small a scale for a row whose norm is below 1e-3.)
- */
-function l2BackwardTerms(
-  x: Float32Array,
-  dy: Float32Array,
-  rows: number,
-  cols: number,
-  eps: number,
-): Float64Array {
-  const out = new Float64Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    let sq = 0;
-    for (let j = 0; j < cols; j++) sq += x[r * cols + j] ** 2;
-    const norm = Math.max(Math.sqrt(sq), eps);
-    const row = dy.subarray(r * cols, (r + 1) * cols);
-    out.fill((cols + 1) * maxAbs(row) / norm, r * cols, (r + 1) * cols);
   }
   return out;
 }
@@ -152,7 +130,7 @@ Deno.test("naive oracle: softmax, logSoftmax, l2Normalize and their backward (Ja
           (be, s) => be.l2NormalizeBackward({ ...p, x: s.x, dy: s.dy, dx: s.out, eps }),
         ),
         grad,
-        l2BackwardTerms(xz, dy, rows, cols, eps),
+        l2NormalizeBackwardScale(xz, dy, rows, cols, eps),
       );
     }),
     { numRuns: 40, examples: [[L2_TINY_NORM], [L2_NORM_NEAR_EPS]] },
