@@ -237,7 +237,6 @@ export async function downloadDataset(
       const target = `${folder}/${f.file}`;
       stopIfAsked(options.signal, f.file);
       if (await fetchVerified(f, target, onProgress, options)) result.downloaded.push(f.file);
-      stopIfAsked(options.signal, f.file);
       if (f.extract) {
         result.extracted.push(...(await extractTarGz(target, dataDir, options.signal)));
       }
