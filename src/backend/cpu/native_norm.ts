@@ -1,8 +1,9 @@
 /**
  * Batch norm of the cpu backend on its own kernels (`libressl_cpu.so`, `ffi/cpu/kernels/
  * batch_norm_{forward,backward}.c`): f32 training forward and backward with the contract's fusions
- * in two passes over the activations each way, where oneDNN 2.6.3 needs its batch norm (three passes) plus a binary
- * add or an eltwise ReLU-mask primitive. Measured in docs/benchmarks.md ("Issue 15, phase 3").
+ * in two passes over the activations each way, where oneDNN 2.6.3 needs its batch norm (three
+ * passes) plus a binary add or an eltwise ReLU-mask primitive. Measured in docs/benchmarks.md
+ * ("Issue 15, phase 3").
  *
  * The kernels follow the reference backend's semantics, NaN included: ReLU keeps a NaN, the
  * backward mask selects (0 where y <= 0 whatever dy holds), sums are accumulated in f64 per image
